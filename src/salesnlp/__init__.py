@@ -1,0 +1,74 @@
+"""salesnlp: flag buyer behaviours in sellers' notes.
+
+Languages: Estonian, Finnish, Ukrainian, Romanian, Dutch. Labels:
+``partner_concealment``, ``evasive_stalling``, ``supplier_disrespect``.
+
+>>> import salesnlp
+>>> r = salesnlp.classify("Ei öelnud, kes hanke võitis.")   # doctest: +SKIP
+>>> r.language, r.labels                                      # doctest: +SKIP
+
+Heavy dependencies (torch, transformers, spaCy) are imported only when first
+needed, so ``import salesnlp`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from salesnlp._version import __version__
+from salesnlp.errors import SalesNLPError
+from salesnlp.labels import LABELS
+
+# Public name -> module that defines it; resolved lazily on first access.
+_LAZY_EXPORTS: dict[str, str] = {
+    "detect_language": "salesnlp.language",
+    "detect_languages": "salesnlp.language",
+    "LanguageGuess": "salesnlp.language",
+    "LanguageSpan": "salesnlp.language",
+    "SUPPORTED_LANGUAGES": "salesnlp.language",
+    "classify": "salesnlp.api",
+    "classify_many": "salesnlp.api",
+    "load": "salesnlp.api",
+    "Classifier": "salesnlp.classifier",
+    "Classification": "salesnlp.results",
+    "Evidence": "salesnlp.results",
+    "train": "salesnlp.training",
+    "TrainingConfig": "salesnlp.training",
+    "evaluate": "salesnlp.evaluation",
+    "build_base": "salesnlp.base_encoder",
+    "load_corpus": "salesnlp.corpus",
+    "validate_corpus": "salesnlp.corpus",
+}
+
+__all__ = ["LABELS", "SalesNLPError", "__version__", *_LAZY_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'salesnlp' has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from salesnlp.api import classify, classify_many, load
+    from salesnlp.base_encoder import build_base
+    from salesnlp.classifier import Classifier
+    from salesnlp.corpus import load_corpus, validate_corpus
+    from salesnlp.evaluation import evaluate
+    from salesnlp.language import (
+        SUPPORTED_LANGUAGES,
+        LanguageGuess,
+        LanguageSpan,
+        detect_language,
+        detect_languages,
+    )
+    from salesnlp.results import Classification, Evidence
+    from salesnlp.training import TrainingConfig, train

