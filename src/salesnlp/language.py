@@ -1,0 +1,469 @@
+"""Language identification for sellers' CRM notes.
+
+A compact, self-contained detector: a multinomial naive Bayes model over character 1-4-grams
+(with word-boundary markers) and whole words, trained on human-written text in ~60 languages
+(see ``benchmarks/langid/``), plus script rules (Greek, Arabic, CJK ... are never one of the
+five supported languages) and an open-set threshold. Pure Python + numpy, deterministic,
+thread-safe; the model (``data/langid.safetensors`` + ``data/langid.json``) is loaded once, lazily.
+
+>>> from salesnlp.language import detect_language
+>>> g = detect_language("Helistan homme tagasi")
+>>> g.language, g.supported                     # doctest: +SKIP
+('et', True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from salesnlp.labels import SUPPORTED_LANGUAGES
+
+__all__ = [
+    "SUPPORTED_LANGUAGES",
+    "LanguageGuess",
+    "LanguageSpan",
+    "detect_language",
+    "detect_languages",
+]
+
+UNDETERMINED = "und"
+
+#: Longest stretch of text that is looked at; longer texts are sampled (start, middle, end).
+MAX_CHARS = 1000
+#: Upper bound on the input size that is even scanned for sentences by ``detect_languages``.
+MAX_SPAN_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    """The language of a text.
+
+    Attributes:
+        language: ISO 639-1 code (``"et"``, ``"ru"`` ...), or ``"und"`` when it cannot tell.
+        confidence: Probability-like score in ``[0, 1]`` of ``language``; 0.0 for ``"und"``
+            texts without any letters.
+        supported: True when ``language`` is one of :data:`SUPPORTED_LANGUAGES`.
+    """
+
+    language: str
+    confidence: float
+    supported: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the guess as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LanguageSpan:
+    """One sentence of a text with its language.
+
+    Attributes:
+        start: Offset of the sentence's first character in the original text.
+        end: Offset one past its last character (``text[start:end] == span.text``).
+        text: The sentence as it appears in the original text.
+        language: ISO 639-1 code or ``"und"``.
+        confidence: Score in ``[0, 1]`` of ``language``.
+    """
+
+    start: int
+    end: int
+    text: str
+    language: str
+    confidence: float
+
+    @property
+    def supported(self) -> bool:
+        """True when the span's language is one of :data:`SUPPORTED_LANGUAGES`."""
+        return self.language in SUPPORTED_LANGUAGES
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the span as a JSON-ready dict."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Text normalisation and features (shared with the training script: keep them identical).
+# --------------------------------------------------------------------------------------------
+
+_NOISE = re.compile(
+    r"<[^<>]{0,500}>"  # HTML / XML tags
+    r"|&[a-zA-Z]{2,8};|&#x?[0-9a-fA-F]{1,6};"  # entities
+    r"|(?:https?|ftp)://\S*|www\.\S+"  # URLs
+    r"|\S+@\S+\.\S+"  # e-mail addresses
+    r"|@\w+|#\w+"  # mentions, hashtags
+)
+# A word: letters (and combining marks), with inner apostrophes / hyphens kept.
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019\u02bc\-][^\W\d_]+)*")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+# Romanian s/t with cedilla (legacy) -> comma below; Turkish text is mapped the same way.
+_CEDILLA = str.maketrans({"ş": "ș", "ţ": "ț", "Ş": "ș", "Ţ": "ț"})
+
+#: English sales jargon that sellers mix into notes in any language; ignored when the note
+#: has other words.
+JARGON: frozenset[str] = frozenset(
+    """
+    follow-up followup follow up deal deals rfp rfq rfi poc pov demo demos meeting call calls
+    lead leads pipeline forecast quote quotes pricing price budget kpi kpis crm roi sla nda
+    feedback update updates email e-mail mail zoom teams slack ok okay asap eod eow fyi q1 q2 q3
+    q4 b2b b2c saas upsell cross-sell churn onboarding kickoff kick-off stakeholder stakeholders
+    decision-maker procurement discount contract renewal account manager sales ceo cfo cto coo
+    vp head tender proposal offer invoice linkedin webinar checkpoint check-in checkin sync
+    win lost closed won pitch target targets budgeting
+    """.split()
+)
+
+
+_TOKEN = re.compile(r"[^\W\d_]{2,}[+#]*")
+
+
+def _drop_acronyms(text: str) -> str:
+    """Remove all-capital tokens (RFP, KPI, MIME) unless the text is mostly capitals."""
+    tokens = _TOKEN.findall(text)
+    caps = [t for t in tokens if t.isupper()]
+    if not caps or len(caps) * 2 > len(tokens):
+        return text
+    caps_set = set(caps)
+    return _TOKEN.sub(lambda m: " " if m.group() in caps_set else m.group(), text)
+
+
+def normalise(text: str) -> str:
+    """Lower-case, NFC, unify apostrophes and Romanian cedillas, drop URLs/markup/acronyms."""
+    text = _drop_acronyms(_NOISE.sub(" ", text))
+    text = unicodedata.normalize("NFC", text).lower()
+    return text.translate(_APOSTROPHES).translate(_CEDILLA)
+
+
+def words(text: str) -> list[str]:
+    """Return the words of an already :func:`normalise`-d text."""
+    found = _WORD.findall(text)
+    if len(found) > 1:
+        kept = [w for w in found if w not in JARGON]
+        if kept:
+            found = kept
+    return found
+
+
+def features(word_list: list[str]) -> list[str]:
+    """Character 1-4-grams of `` word `` (space = word boundary) plus ``"\\x01word"``."""
+    out: list[str] = []
+    ext = out.extend
+    for w in word_list:
+        p = f" {w} "
+        n = len(p)
+        ext(w)  # unigrams (letters only)
+        ext([p[i : i + 2] for i in range(n - 1)])
+        ext([p[i : i + 3] for i in range(n - 2)])
+        ext([p[i : i + 4] for i in range(n - 3)])
+        out.append("\x01" + w)
+    return out
+
+
+def sample(text: str, limit: int = MAX_CHARS) -> str:
+    """Return at most ``limit`` characters: the text itself, or its start, middle and end."""
+    if len(text) <= limit:
+        return text
+    third = limit // 3
+    mid = len(text) // 2 - third // 2
+    return " ".join((text[:third], text[mid : mid + third], text[-third:]))
+
+
+# --------------------------------------------------------------------------------------------
+# Scripts: texts written mostly in a script none of the five use are decided without the model.
+# --------------------------------------------------------------------------------------------
+
+# (first code point, last code point, language code or "und")
+_SCRIPTS: tuple[tuple[int, int, str], ...] = (
+    (0x0370, 0x03FF, "el"),
+    (0x1F00, 0x1FFF, "el"),
+    (0x0530, 0x058F, "hy"),
+    (0x0590, 0x05FF, "he"),
+    (0x0600, 0x06FF, "ar"),
+    (0x0750, 0x077F, "ar"),
+    (0x0900, 0x097F, "hi"),
+    (0x0980, 0x09FF, "bn"),
+    (0x0A00, 0x0A7F, "pa"),
+    (0x0A80, 0x0AFF, "gu"),
+    (0x0B00, 0x0B7F, "or"),
+    (0x0B80, 0x0BFF, "ta"),
+    (0x0C00, 0x0C7F, "te"),
+    (0x0C80, 0x0CFF, "kn"),
+    (0x0D00, 0x0D7F, "ml"),
+    (0x0D80, 0x0DFF, "si"),
+    (0x0E00, 0x0E7F, "th"),
+    (0x0E80, 0x0EFF, "lo"),
+    (0x0F00, 0x0FFF, "bo"),
+    (0x1000, 0x109F, "my"),
+    (0x10A0, 0x10FF, "ka"),
+    (0x1100, 0x11FF, "ko"),
+    (0x1200, 0x139F, "am"),
+    (0x1780, 0x17FF, "km"),
+    (0x3040, 0x30FF, "ja"),
+    (0x3100, 0x312F, "zh"),
+    (0x3130, 0x318F, "ko"),
+    (0x3400, 0x4DBF, "zh"),
+    (0x4E00, 0x9FFF, "zh"),
+    (0xAC00, 0xD7AF, "ko"),
+)
+
+
+def _script_of(ch: str) -> str | None:
+    cp = ord(ch)
+    if cp < 0x0370 or 0x0400 <= cp <= 0x052F:
+        return None  # Latin / Cyrillic: the model decides
+    for lo, hi, lang in _SCRIPTS:
+        if lo <= cp <= hi:
+            return lang
+    return None
+
+
+_NON_LATIN_CYRILLIC = re.compile("[\u0370-\u03ff\u0530-\U0010ffff]")
+
+
+def _foreign_script(letters: str) -> tuple[str, float] | None:
+    """Return (language, share) when most letters are of a script the model does not cover."""
+    counts: dict[str, int] = {}
+    for ch in letters:
+        lang = _script_of(ch)
+        if lang is not None:
+            counts[lang] = counts.get(lang, 0) + 1
+    if not counts:
+        return None
+    foreign = sum(counts.values())
+    if foreign * 2 < len(letters):
+        return None
+    lang = max(counts, key=lambda k: counts[k])
+    if lang == "zh" and "ja" in counts:
+        lang = "ja"  # kana + kanji
+    return lang, counts[lang] / len(letters)
+
+
+# --------------------------------------------------------------------------------------------
+# The model.
+# --------------------------------------------------------------------------------------------
+
+
+class _Model:
+    """Naive Bayes weights (uint8-quantised) + vocabulary + calibration settings."""
+
+    def __init__(self, meta: dict[str, Any] | None = None, tensors: dict | None = None) -> None:
+        if meta is None or tensors is None:
+            from safetensors.numpy import load_file
+
+            data = resources.files("salesnlp") / "data"
+            with resources.as_file(data / "langid.safetensors") as path:
+                tensors = load_file(str(path))
+            meta = json.loads((data / "langid.json").read_text(encoding="utf-8"))
+        self.languages: list[str] = list(meta["languages"])
+        self.index: dict[str, int] = {f: i for i, f in enumerate(meta["vocab"])}
+        self.step = float(meta["step"])
+        self.temperature = float(meta["temperature"])
+        self.min_confidence = float(meta["min_confidence"])
+        self.weights: np.ndarray = tensors["weights"]  # (vocab, languages) uint8
+        self.bias: np.ndarray = tensors["bias"].astype(np.float64)  # (languages,)
+        self.supported_mask = np.array([lang in SUPPORTED_LANGUAGES for lang in self.languages])
+        # Cyrillic marker letters: a Cyrillic text of n letters without any of a language's
+        # markers (Ukrainian і ї є ґ, Russian ы э ъ ё ...) gets n * log(1 - f) for that language.
+        self.absence = [
+            (self.languages.index(lang), frozenset(chars), float(log1m))
+            for lang, (chars, log1m) in sorted(meta.get("absence", {}).items())
+            if lang in self.languages
+        ]
+        self.meta = meta
+        self.cache: dict[str, list[int]] = {}
+
+    def word_ids(self, word: str) -> list[int]:
+        """Vocabulary indices of one word's features (cached per word)."""
+        ids = self.cache.get(word)
+        if ids is None:
+            get = self.index.get
+            ids = [i for i in map(get, features([word])) if i is not None]
+            if len(self.cache) >= _CACHE_SIZE:
+                self.cache.clear()  # bounded memory; results do not depend on the cache
+            self.cache[word] = ids
+        return ids
+
+    def ids(self, word_list: list[str]) -> list[int]:
+        """Vocabulary indices of the features of all words."""
+        out: list[int] = []
+        cache = self.cache
+        for w in word_list:
+            ids = cache.get(w)
+            out.extend(self.word_ids(w) if ids is None else ids)
+        return out
+
+    def posterior(self, idx: list[int], letters: str = "") -> np.ndarray | None:
+        """Return the posterior over :attr:`languages`, or None when no feature is known.
+
+        Args:
+            idx: Vocabulary indices of the text's features.
+            letters: The text's letters (for the Cyrillic marker-letter evidence).
+        """
+        if not idx:
+            return None
+        rows = np.take(self.weights, np.array(idx, dtype=np.intp), axis=0)
+        scores = rows.sum(axis=0, dtype=np.int32) * self.step + self.bias
+        if self.absence and _CYRILLIC.search(letters):
+            n = len(_CYRILLIC.findall(letters))
+            present = set(letters)
+            for j, chars, log1m in self.absence:
+                if present.isdisjoint(chars):
+                    scores[j] += n * log1m
+        # Temperature grows with the amount of evidence so that confidences stay calibrated.
+        z = (scores - scores.max()) / (self.temperature * math.sqrt(len(idx)))
+        p = np.exp(z)
+        return p / p.sum()
+
+
+_CACHE_SIZE = 100_000
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_MODEL: _Model | None = None
+_LOCK = threading.Lock()
+
+
+def _model() -> _Model:
+    global _MODEL
+    if _MODEL is None:
+        with _LOCK:
+            if _MODEL is None:
+                _MODEL = _Model()
+    return _MODEL
+
+
+def _check(text: object) -> str:
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"text must be str, got {type(text).__name__}; decode bytes first, "
+            "e.g. data.decode('utf-8')"
+        )
+    raise TypeError(f"text must be str, got {type(text).__name__}")
+
+
+_UND = LanguageGuess(UNDETERMINED, 0.0, False)
+
+
+def _guess(text: str) -> LanguageGuess:
+    text = sample(text)
+    norm = normalise(text)
+    word_list = words(norm)
+    letters = "".join(word_list)
+    if len(letters) < 2:
+        return _UND
+    foreign = _foreign_script(letters) if _NON_LATIN_CYRILLIC.search(letters) else None
+    if foreign is not None:
+        lang, share = foreign
+        return LanguageGuess(lang, round(min(share, 0.99), 4), False)
+    model = _model()
+    p = model.posterior(model.ids(word_list), letters)
+    if p is None:
+        return _UND
+    best = int(p.argmax())
+    conf = float(p[best])
+    lang = model.languages[best]
+    if conf < model.min_confidence:
+        return LanguageGuess(UNDETERMINED, round(conf, 4), False)
+    return LanguageGuess(lang, round(conf, 4), lang in SUPPORTED_LANGUAGES)
+
+
+def detect_language(text: str) -> LanguageGuess:
+    """Detect the language of a note.
+
+    Args:
+        text: The note. Texts longer than 1,000 characters are sampled (start, middle, end).
+            URLs, e-mail addresses, HTML tags, digits and common English sales jargon
+            ("follow-up", "deal", "RFP" ...) are ignored.
+
+    Returns:
+        A :class:`LanguageGuess`. ``language`` is ``"und"`` when the text has no letters
+        (empty, digits, emoji, a bare URL) or the detector is not confident enough; a
+        language outside the five gets its own code with ``supported=False``.
+
+    Raises:
+        TypeError: If ``text`` is not a ``str`` (``bytes`` must be decoded first).
+    """
+    return _guess(_check(text))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+\s*")
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """Return (start, end) of sentences, whitespace trimmed, in order."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def detect_languages(text: str) -> list[LanguageSpan]:
+    """Split a note into sentences and detect the language of each.
+
+    Sentences are split at ``. ! ? … ;`` followed by white space and at line breaks. A short
+    sentence the detector is unsure of (fewer than 4 words, confidence < 0.6) takes the
+    language of its neighbour when that language is plausible for it, so a note that switches
+    language gets one span per sentence with a stable label.
+
+    Args:
+        text: The note. Only the first 200,000 characters are split.
+
+    Returns:
+        One :class:`LanguageSpan` per sentence, in order; ``text[s.start:s.end] == s.text``.
+        An empty or blank text gives an empty list.
+
+    Raises:
+        TypeError: If ``text`` is not a ``str`` (``bytes`` must be decoded first).
+    """
+    text = _check(text)
+    bounds = _sentences(text[:MAX_SPAN_CHARS])
+    guesses = [_guess(text[s:e]) for s, e in bounds]
+    # Smooth short, unsure sentences towards a confident neighbour.
+    for i, (g, (s, e)) in enumerate(zip(guesses, bounds, strict=False)):
+        if g.confidence >= 0.6 or len(words(normalise(text[s:e]))) >= 4:
+            continue
+        neighbours = [guesses[j] for j in (i - 1, i + 1) if 0 <= j < len(guesses)]
+        neighbours = [n for n in neighbours if n.confidence >= 0.6 and n.language != g.language]
+        if not neighbours:
+            continue
+        best = max(neighbours, key=lambda n: n.confidence)
+        p = _posterior_of(text[s:e], best.language)
+        if p is not None and p >= 0.05:
+            guesses[i] = LanguageGuess(best.language, round(p, 4), best.supported)
+    return [
+        LanguageSpan(s, e, text[s:e], g.language, g.confidence)
+        for (s, e), g in zip(bounds, guesses, strict=False)
+    ]
+
+
+def _posterior_of(text: str, language: str) -> float | None:
+    model = _model()
+    if language not in model.languages:
+        return None
+    word_list = words(normalise(sample(text)))
+    if not word_list:
+        return None
+    p = model.posterior(model.ids(word_list), "".join(word_list))
+    if p is None:
+        return None
+    return float(p[model.languages.index(language)])
