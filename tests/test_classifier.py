@@ -286,7 +286,7 @@ def test_classify_many_rejects_a_bare_string_and_bad_batch_size(classifier):
     "text",
     [
         "🙂🙂🙂 👍",
-        "\x00\x01\x02 \ufffd\ufffd \udcff".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        "\x00\x01\x02 \ufffd \udcff".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
         "".join(chr(c) for c in range(0x20, 0x3000, 7)),
         "Перезвоните завтра, пожалуйста, сейчас неудобно.",
         "<html><body><script>alert(1)</script><p>Hallo &amp; tot ziens</p></body></html>",

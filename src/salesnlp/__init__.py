@@ -38,6 +38,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "evaluate": "salesnlp.evaluation",
     "build_base": "salesnlp.base_encoder",
     "load_corpus": "salesnlp.corpus",
+    "classify_frame": "salesnlp.frame",
     "validate_corpus": "salesnlp.corpus",
 }
 
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from salesnlp.classifier import Classifier
     from salesnlp.corpus import load_corpus, validate_corpus
     from salesnlp.evaluation import evaluate
+    from salesnlp.frame import classify_frame
     from salesnlp.language import (
         SUPPORTED_LANGUAGES,
         LanguageGuess,

@@ -29,7 +29,11 @@ _MAX_WINDOWS_PER_PASS = 64
 
 
 def default_model_path() -> Path:
-    """The model shipped with the library (``models/`` in the source tree)."""
+    """``$SALESNLP_MODEL`` if set, else the model shipped with the library (``models/``)."""
+    import os
+
+    if os.environ.get("SALESNLP_MODEL"):
+        return Path(os.environ["SALESNLP_MODEL"]).expanduser()
     here = Path(__file__).resolve()
     for candidate in (here.parents[2] / "models" / DEFAULT_MODEL_NAME,
                       here.parent / "models" / DEFAULT_MODEL_NAME):
