@@ -20,3 +20,85 @@ def base_model_and_tokenizer(base_dir):
     model = AutoModel.from_pretrained(base_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     return model, tokenizer
+
+
+# --- a tiny random model, trained once per session ---------------------------------
+# A 2-layer, hidden-32 BERT with the real e5 tokenizer, fine-tuned for a few steps on
+# the notes below. It goes through the real code path (training, LoRA merge,
+# calibration, serialization, windowing, evidence) in seconds. Tests of the CLI, the
+# pandas and spaCy integrations point at it (``SALESNLP_MODEL`` for subprocesses).
+
+TINY_NOTES = {
+    "partner_concealment": [
+        "Asked who won last year's tender; she would not say.",
+        "Ei öelnud, kes hanke võitis.",
+        "Не сказав, хто виграв тендер.",
+        "Wilde niet zeggen wie de leverancier is.",
+    ],
+    "supplier_disrespect": [
+        "No reply to three e-mails and two calls after they asked for the offer.",
+        "Kolm kirja, kaks kõnet, vastust pole.",
+        "Meeting cancelled ten minutes before, for the third time.",
+        "Ze vroegen 40% korting en 120 dagen betaaltermijn.",
+    ],
+    "evasive_stalling": [
+        "Third meeting, still 'we need to think about it', no date.",
+        "Katsotaan syksyllä, ei päivämäärää.",
+        "Подивимось після літа, може.",
+        "Vedem după vară, nu știu.",
+    ],
+    "": [
+        "They use Acme, contract ends in May.",
+        "Board meets 12 March, we present then.",
+        "Hyvä palaveri, seuraava askel sovittu.",
+        "Am semnat contractul, livrare marți.",
+    ],
+}
+
+
+def tiny_notes(split: str):
+    """The tiny training (or dev) set as :class:`~salesnlp.corpus.Note` records."""
+    from salesnlp.corpus import Note
+
+    out = []
+    for label, texts in TINY_NOTES.items():
+        for i, text in enumerate(texts):
+            out.append(Note(f"{split}-{label}-{i}", "und", text, (label,) if label else (), split))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_base(base_dir, tmp_path_factory):
+    """A randomly initialised 2-layer BERT with the real e5 tokenizer."""
+    import json
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    directory = tmp_path_factory.mktemp("tiny-base")
+    real = json.loads((base_dir / "config.json").read_text())
+    config = BertConfig(vocab_size=real["vocab_size"], hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=512, pad_token_id=1)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(directory)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (base_dir / name).exists():
+            shutil.copy(base_dir / name, directory / name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_base, tmp_path_factory):
+    """A salesnlp model directory fine-tuned from ``tiny_base`` on ``TINY_NOTES``."""
+    from salesnlp.training import TrainingConfig, train
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    config = TrainingConfig(base_model=str(tiny_base), method="lora", train_layers=1, epochs=3,
+                            batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2,
+                            prefix="passage: ")
+    result = train("unused", out, config, progress=False, train_notes=tiny_notes("train"),
+                   dev_notes=tiny_notes("dev"))
+    assert result.model_dir == out
+    return out

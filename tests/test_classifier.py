@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,36 +56,6 @@ def _notes(split: str) -> list[Note]:
     for label, texts in NOTES.items():
         for i, text in enumerate(texts):
             out.append(Note(f"{split}-{label}-{i}", "und", text, (label,) if label else (), split))
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_base(base_dir, tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer BERT with the real e5 tokenizer."""
-    from transformers import BertConfig, BertModel
-
-    directory = tmp_path_factory.mktemp("tiny-base")
-    real = json.loads((base_dir / "config.json").read_text())
-    config = BertConfig(vocab_size=real["vocab_size"], hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=512, pad_token_id=1)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (base_dir / name).exists():
-            shutil.copy(base_dir / name, directory / name)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_base, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    config = TrainingConfig(base_model=str(tiny_base), method="lora", train_layers=1, epochs=3,
-                            batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2,
-                            prefix="passage: ")
-    result = train("unused", out, config, progress=False, train_notes=_notes("train"),
-                   dev_notes=_notes("dev"))
-    assert result.model_dir == out
     return out
 
 

@@ -253,8 +253,89 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from salesnlp.batch_io import BatchUsageError, classify_stream, summary
+
+    def load():
+        from salesnlp.api import load as load_model
+
+        if args.quiet or not sys.stderr.isatty():
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        return load_model(args.model)
+
+    texts = args.text or None
+    if texts and args.input:
+        print("salesnlp classify: give texts or --input, not both", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        stats = classify_stream(
+            load, input_path=args.input, texts=texts, output_path=args.output,
+            input_format=args.format, output_format=args.output_format,
+            text_column=args.text_column, delimiter=args.delimiter,
+            chunk_size=args.chunk_size, batch_size=args.batch_size, strict=args.strict,
+            resume=args.resume, progress=False if args.quiet else None,
+        )
+    except BatchUsageError as exc:
+        print(f"salesnlp classify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if args.output and args.output != "-":
+            print(f"salesnlp classify: stopped; rows done so far are kept in "
+                  f"{args.output}.partial; continue with the same command and --resume",
+                  file=sys.stderr)
+        raise
+    print(summary(stats), file=sys.stderr)
+    return EXIT_OK if stats.ok else EXIT_DATA
+
+
+def _add_classify(sub) -> None:
+    p = sub.add_parser(
+        "classify", help="classify notes: arguments, stdin lines, or a CSV/JSONL/text file",
+        description="Classify notes and write every input field plus language, labels, "
+        "score_<label> (one per label) and evidence. Files are streamed in chunks (flat "
+        "memory); a malformed row is reported with its line number and skipped. Writing to "
+        "--output goes through <output>.partial and <output>.progress, so an interrupted run "
+        "can continue with --resume. Exit status: 0 every row classified, 1 a row was "
+        "skipped (or --strict failed), 2 usage error.",
+        epilog="examples:\n"
+               "  salesnlp classify \"Ei öelnud, kes hanke võitis.\"\n"
+               "  cat notes.txt | salesnlp classify > results.jsonl\n"
+               "  salesnlp classify --input notes.csv --text-column note --output out.csv\n"
+               "  salesnlp classify --input notes.jsonl --output out.jsonl --strict\n"
+               "  salesnlp classify --input notes.csv --text-column note --output out.csv "
+               "--resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("text", nargs="*", help="notes to classify (JSON lines on stdout)")
+    p.add_argument("-i", "--input", default=None,
+                   help="CSV, JSONL or .txt file (one note a line); '-' or none: stdin")
+    p.add_argument("-o", "--output", default=None,
+                   help="CSV or JSONL file to write; '-' or none: stdout (JSONL)")
+    p.add_argument("--text-column", default="text",
+                   help="field holding the note (default: text)")
+    p.add_argument("--format", default=None, choices=["csv", "jsonl", "txt"],
+                   help="input format (default: from the extension; stdin: txt)")
+    p.add_argument("--output-format", default=None, choices=["csv", "jsonl"],
+                   help="output format (default: from the extension; stdout: jsonl)")
+    p.add_argument("--delimiter", default=",", help="CSV delimiter (default: ,)")
+    p.add_argument("--model", default=None,
+                   help="model directory (default: $SALESNLP_MODEL or the shipped one)")
+    p.add_argument("--batch-size", type=int, default=32, help="notes per forward pass")
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="rows read, classified and written at a time")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first malformed row (exit 1) instead of skipping it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run into the same --output")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (it is off anyway when stderr is not a terminal)")
+    p.set_defaults(func=_cmd_classify)
+
+
 _COMMANDS: list[Callable] = [
     _add_build_base, _add_demo, _add_corpus, _add_train, _add_evaluate, _add_detect,
+    _add_classify,
 ]
 
 

@@ -1,0 +1,134 @@
+"""The ``"salesnlp"`` spaCy component on the tiny random model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from salesnlp.labels import LABELS
+
+spacy = pytest.importorskip("spacy")
+
+TEXT = "Katsotaan syksyllä, ei päivämäärää. Kolm kirja, vastust pole.\nEi öelnud, kes võitis."
+
+
+@pytest.fixture(scope="module")
+def nlp(tiny_model):
+    import salesnlp.spacy_component  # noqa: F401 - registers the factory in this process
+
+    nlp = spacy.blank("fi")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("salesnlp", config={"model": str(tiny_model), "batch_size": 4})
+    return nlp
+
+
+def test_entry_point_works_in_a_fresh_process_without_importing_salesnlp(tiny_model):
+    code = textwrap.dedent(f"""
+        import json, sys
+        import spacy
+        nlp = spacy.blank("fi")
+        nlp.add_pipe("sentencizer")
+        nlp.add_pipe("salesnlp", config={{"model": {str(tiny_model)!r}}})
+        doc = nlp({TEXT!r})
+        print(json.dumps({{
+            "type": type(doc._.salesnlp).__name__,
+            "language": doc._.salesnlp.language,
+            "sentences": [s._.salesnlp_scores for s in doc.sents],
+            "pipe_names": nlp.pipe_names,
+        }}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    assert data["type"] == "Classification"
+    assert data["pipe_names"] == ["sentencizer", "salesnlp"]
+    assert len(data["sentences"]) == 3
+    assert all(set(s) == set(LABELS) for s in data["sentences"])
+
+
+def test_doc_and_sentence_attributes(nlp):
+    from salesnlp.classifier import Classifier
+
+    classifier: Classifier = nlp.get_pipe("salesnlp").classifier
+    doc = nlp(TEXT)
+    expected = classifier.classify(TEXT)
+    assert doc._.salesnlp.labels == expected.labels
+    assert doc._.salesnlp.language == expected.language
+    assert doc._.salesnlp.scores == pytest.approx(expected.scores, abs=1e-3)
+    sents = list(doc.sents)
+    assert [s.text.strip() for s in sents] == ["Katsotaan syksyllä, ei päivämäärää.",
+                                       "Kolm kirja, vastust pole.", "Ei öelnud, kes võitis."]
+    for sent in sents:
+        scores = sent._.salesnlp_scores
+        assert scores == pytest.approx(classifier.classify(sent.text).scores, abs=1e-3)
+
+
+def test_without_sentences_only_the_doc_is_classified(tiny_model):
+    import salesnlp.spacy_component  # noqa: F401
+
+    nlp = spacy.blank("et")
+    nlp.add_pipe("salesnlp", config={"model": str(tiny_model)})
+    doc = nlp("Ei öelnud, kes hanke võitis.")
+    assert doc._.salesnlp.language == "et"
+    assert doc[0:2]._.salesnlp_scores is None
+
+
+def test_pipe_batches_through_classify_many(nlp, monkeypatch):
+    component = nlp.get_pipe("salesnlp")
+    calls = []
+    real = component.classifier.classify_many
+
+    def spy(texts, batch_size=32):
+        calls.append(len(texts))
+        return real(texts, batch_size=batch_size)
+
+    monkeypatch.setattr(component.classifier, "classify_many", spy)
+    texts = ["Ei öelnud. Kolm kirja.", "Katsotaan.", "", "Vedem după vară."] * 3
+    docs = list(nlp.pipe(texts, batch_size=4))
+    assert [d.text for d in docs] == texts
+    # 3 batches of 4 docs, each call classifies the docs and their sentences together
+    assert len(calls) == 3 and all(n >= 4 for n in calls)
+    assert docs[2]._.salesnlp.labels == () and docs[2]._.salesnlp.language == "und"
+
+
+def test_results_survive_serialization(nlp):
+    from spacy.tokens import Doc, DocBin
+
+    doc = nlp(TEXT)
+    again = Doc(nlp.vocab).from_bytes(doc.to_bytes())
+    assert again._.salesnlp == doc._.salesnlp
+    assert [s._.salesnlp_scores for s in again.sents] == [s._.salesnlp_scores
+                                                           for s in doc.sents]
+    box = DocBin(store_user_data=True, docs=[doc])
+    (restored,) = DocBin().from_bytes(box.to_bytes()).get_docs(nlp.vocab)
+    assert restored._.salesnlp.evidence == doc._.salesnlp.evidence
+
+
+def test_extensions_are_declared_once_and_redeclaring_is_safe(nlp, tiny_model):
+    from spacy.tokens import Doc
+
+    from salesnlp.spacy_component import declare_extensions
+
+    getter = Doc.get_extension("salesnlp")
+    declare_extensions()
+    assert Doc.get_extension("salesnlp") == getter
+    second = spacy.blank("nl")
+    second.add_pipe("salesnlp", config={"model": str(tiny_model)})
+    assert second.get_pipe("salesnlp").classifier is nlp.get_pipe("salesnlp").classifier
+    assert second("Wilde niet zeggen wie.")._.salesnlp is not None
+
+
+def test_config_is_validated(tiny_model):
+    import salesnlp.spacy_component  # noqa: F401
+
+    nlp = spacy.blank("ro")
+    with pytest.raises(Exception, match="batch_size"):
+        nlp.add_pipe("salesnlp", config={"model": str(tiny_model), "batch_size": "many"})
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        nlp.add_pipe("salesnlp", config={"model": str(tiny_model), "batch_size": 0})
