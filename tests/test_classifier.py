@@ -65,8 +65,9 @@ def classifier(tiny_model) -> Classifier:
 
 
 def test_model_directory_is_safetensors_and_json(tiny_model):
-    names = sorted(p.name for p in tiny_model.iterdir())
-    assert names == ["README.md", "config.json", "model.safetensors"]
+    names = {p.name for p in tiny_model.iterdir()}
+    assert {"README.md", "config.json", "model.safetensors"} <= names
+    assert names <= {"README.md", "config.json", "model.safetensors", "ngram.json"}
     config = json.loads((tiny_model / "config.json").read_text())
     assert config["labels"] == list(LABELS)
     assert config["adaptation"]["method"] == "lora"
@@ -344,3 +345,22 @@ def test_training_config_validates_arguments():
 def test_note_tokenizer_window_capacity(classifier):
     tok: NoteTokenizer = classifier.note_tokenizer
     assert tok.window_capacity == 512 - 2 - len(tok.prefix_ids)
+
+
+def test_ngram_blend_is_chosen_on_dev_and_applied(tiny_model, classifier):
+    config = json.loads((tiny_model / "config.json").read_text())
+    weight = config["ensemble"]["ngram_weight"]
+    tried = config["ensemble"]["dev_macro_f1_by_weight"]
+    assert 0.0 <= weight <= 0.5 and tried[f"{weight:.1f}"] == max(tried.values())
+    assert classifier.ngram_weight == weight
+    texts = ["Ei öelnud, kes hanke võitis.", "Hyvä palaveri."]
+    blended = classifier.predict_proba(texts)
+    from salesnlp.calibration import apply_calibration
+
+    encoder_only = apply_calibration(classifier.predict_logits(texts),
+                                     classifier.config.calibration, LABELS)
+    if weight == 0.0:
+        assert np.allclose(blended, encoder_only)
+    else:
+        ngram = classifier.ngram.predict_proba(texts)
+        assert np.allclose(blended, (1 - weight) * encoder_only + weight * ngram, atol=1e-6)

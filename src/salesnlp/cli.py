@@ -124,7 +124,7 @@ def _evaluate_into_card(model_dir, corpus) -> int:
     from salesnlp.model_card import write_model_card
     from salesnlp.serialization import read_model_dir
 
-    report = evaluate(model_dir, corpus, "test")
+    report = evaluate(model_dir, corpus, "test", precision="fp32")
     write_report(report, model_dir)
     write_model_card(model_dir, read_model_dir(model_dir)[0])
     print(format_report(report))
@@ -151,7 +151,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.update_card:
         return _evaluate_into_card(args.model, args.corpus)
-    report = evaluate(args.model, args.corpus, args.split, baselines=args.baselines)
+    report = evaluate(args.model, args.corpus, args.split, baselines=args.baselines,
+                      precision=args.precision)
     print(format_report(report))
     if args.out:
         for path in write_report(report, args.out):
@@ -210,6 +211,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--leave-one-language-out", action="store_true",
                    help="train on four languages, test on the fifth (ours and frozen-e5)")
     p.add_argument("--epochs", type=int, default=None, help="epochs for leave-one-out training")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
+                   help="inference path to score (fp32: the exact model)")
     p.add_argument("--update-card", action="store_true",
                    help="write evaluation.json/.md into the model dir and refresh its card")
     p.add_argument("--out", default=None, help="directory for evaluation.json and .md")

@@ -24,10 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _predict(classifier, notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
-    from salesnlp.calibration import apply_calibration
-
-    logits = classifier.predict_logits([n.text for n in notes])
-    probs = apply_calibration(logits, classifier.config.calibration, classifier.labels)
+    probs = classifier.predict_proba([n.text for n in notes])
     pred = np.stack([probs[:, k] >= classifier.thresholds[lb]
                      for k, lb in enumerate(classifier.labels)], 1).astype(int)
     return pred, probs
@@ -51,7 +48,7 @@ def score(notes: Sequence[Note], pred: np.ndarray, probs: np.ndarray | None = No
 
 
 def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
-             baselines: bool = False) -> dict:
+             baselines: bool = False, precision: str = "auto") -> dict:
     """Evaluate ``model`` (a path, a :class:`Classifier` or None for the shipped one).
 
     Args:
@@ -60,16 +57,19 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
         split: the split to score (``test`` for reported numbers).
         baselines: also train and score the TF-IDF and frozen-e5 baselines on the
             same train/dev splits and score them on ``split``.
+        precision: inference path when ``model`` is a path (see ``Classifier.load``).
 
     Returns:
         A JSON-ready report (see :func:`format_report` for its Markdown form).
     """
     from salesnlp.classifier import Classifier
 
-    classifier = model if isinstance(model, Classifier) else Classifier.load(model)
+    classifier = (model if isinstance(model, Classifier)
+                  else Classifier.load(model, precision=precision))
     notes = load_corpus(corpus, split=split)
     pred, probs = _predict(classifier, notes)
     report = {"model": str(classifier.path), "corpus": str(corpus), "split": split,
+              "precision": getattr(classifier, "precision", "fp32"),
               **score(notes, pred, probs)}
     if baselines:
         from salesnlp.baselines import frozen_e5_baseline, tfidf_baseline
@@ -114,7 +114,7 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
         b_pred, b_probs = frozen_e5_baseline(train_notes, dev_notes, test_notes, embeddings)
         result = train(corpus, work / f"without-{held_out}", config, progress=progress,
                        train_notes=train_notes, dev_notes=dev_notes)
-        pred, probs = _predict(Classifier.load(result.model_dir), test_notes)
+        pred, probs = _predict(Classifier.load(result.model_dir, precision="fp32"), test_notes)
         table[held_out] = {
             "n_test": len(test_notes),
             "ours": score(test_notes, pred, probs)["overall"],

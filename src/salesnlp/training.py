@@ -38,6 +38,10 @@ class TrainingConfig:
         method: ``"lora"`` (adapters on every linear layer of the top ``train_layers``
             layers), ``"top_layers"`` (train the top ``train_layers`` layers fully) or
             ``"head"`` (frozen encoder, head only).
+        ngram_weight_max: the most say (0..1) the character n-gram component may get in the
+            blend; the weight itself is chosen on dev from 0, 0.1, … up to this. 0 turns
+            the component off. Capped at 0.5 by default so the encoder, whose knowledge
+            transfers across languages and styles, always keeps at least half.
         train_layers: how many of the encoder's top layers are adapted. The layers below
             are frozen, so their output is computed once per note and cached, which makes
             an epoch cost about ``train_layers / n_layers`` of a full fine-tune's.
@@ -59,6 +63,7 @@ class TrainingConfig:
     max_length: int = 512
     prefix: str = "auto"
     max_train_windows: int = 2
+    ngram_weight_max: float = 0.5
     seed: int = 13
     languages: tuple[str, ...] | None = None
     threads: int | None = None
@@ -135,9 +140,14 @@ def train(
     y_dev = label_matrix([n.labels for n in dev_notes])
     calibration = fit_platt(dev_logits, y_dev, LABELS)
     dev_probs = apply_calibration(dev_logits, calibration, LABELS)
+    ngram, ngram_weight, dev_probs, blend_scores = _fit_ngram_blend(
+        train_notes, dev_notes, dev_probs, y_dev, config.ngram_weight_max)
     thresholds = tune_thresholds(dev_probs, y_dev, LABELS)
     dev_pred = np.stack([dev_probs[:, k] >= thresholds[lb] for k, lb in enumerate(LABELS)], 1)
     dev_metrics = multilabel_report(y_dev, dev_pred.astype(int), dev_probs)
+    if ngram is not None:
+        ngram_facts, ngram_arrays = ngram.to_state()
+        trained_weights.update({k: torch.from_numpy(v) for k, v in ngram_arrays.items()})
 
     from salesnlp.model_card import write_model_card
     from salesnlp.serialization import ModelConfig, base_sha256, save_model_dir
@@ -147,6 +157,7 @@ def train(
         labels=LABELS, base_model=config.base_model, base_sha256=base_sha256(base_path),
         max_length=note_tokenizer.max_length, prefix=note_tokenizer.prefix,
         adaptation=_adaptation_facts(config), calibration=calibration, thresholds=thresholds,
+        ensemble={"ngram_weight": ngram_weight, "dev_macro_f1_by_weight": blend_scores},
         training={"config": _jsonable(asdict(config)), "n_train": len(train_notes),
                   "n_dev": len(dev_notes), "seconds": round(seconds, 1),
                   "torch_threads": torch.get_num_threads(),
@@ -156,10 +167,43 @@ def train(
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(out) as staging:
         save_model_dir(staging, model_config, trained_weights)
+        if ngram is not None:
+            import json
+
+            (staging / "ngram.json").write_text(json.dumps(ngram_facts, ensure_ascii=False))
         write_model_card(staging, model_config)
     logger.info("model written to %s in %.0f s (dev macro-F1 %.3f)", out, seconds,
                 dev_metrics["macro_f1"])
     return TrainingResult(out, dev_metrics, seconds, len(train_notes), len(dev_notes))
+
+
+def _fit_ngram_blend(train_notes, dev_notes, dev_probs, y_dev, weight_max: float):
+    """Fit the n-gram component and pick its blend weight by dev macro-F1.
+
+    Returns the component (None if unused), the weight, the blended dev
+    probabilities and the dev macro-F1 of every weight tried.
+    """
+    from salesnlp.calibration import tune_thresholds
+    from salesnlp.metrics import label_matrix, multilabel_report
+    from salesnlp.ngram import CharNgramModel
+
+    if weight_max <= 0:
+        return None, 0.0, dev_probs, {}
+    ngram = CharNgramModel.fit([n.text for n in train_notes],
+                               label_matrix([n.labels for n in train_notes]))
+    dev_texts = [n.text for n in dev_notes]
+    ngram.calibrate(dev_texts, y_dev)
+    ngram_probs = ngram.predict_proba(dev_texts)
+    scores = {}
+    for weight in np.round(np.arange(0.0, weight_max + 1e-9, 0.1), 2):
+        blended = (1 - weight) * dev_probs + weight * ngram_probs
+        thresholds = tune_thresholds(blended, y_dev, LABELS)
+        pred = np.stack([blended[:, k] >= thresholds[lb] for k, lb in enumerate(LABELS)], 1)
+        scores[f"{weight:.1f}"] = round(multilabel_report(y_dev, pred.astype(int))["macro_f1"], 4)
+    best = float(max(scores, key=lambda w: (scores[w], -float(w))))
+    if best == 0.0:
+        return None, 0.0, dev_probs, scores
+    return ngram, best, (1 - best) * dev_probs + best * ngram_probs, scores
 
 
 def _prepare_model(config: TrainingConfig):
@@ -172,6 +216,7 @@ def _prepare_model(config: TrainingConfig):
 
     base_path = resolve_base(config.base_model)
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(base_path)
     hf_tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = NoteClassifierModel(encoder, len(LABELS))

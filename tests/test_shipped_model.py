@@ -1,0 +1,68 @@
+"""The shipped model: loads offline, classifies each language, and its recorded test
+metrics are what evaluation computes now (about a minute on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import salesnlp
+from salesnlp.classifier import DEFAULT_MODEL_NAME
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+pytestmark = pytest.mark.skipif(not (MODEL / "config.json").is_file(),
+                                reason=f"{MODEL} is not built yet")
+
+NOTES = {
+    "et": ("Küsisin, kes nende praegune koolituspartner on. Vastus: \"üks suur rahvusvaheline "
+           "firma\", nime ei öelnud.", "partner_concealment"),
+    "fi": ("Lähetimme pyydetyn tarjouksen kolme viikkoa sitten. Kolme sähköpostia ja kaksi "
+           "soittoa, ei mitään vastausta.", "supplier_disrespect"),
+    "uk": ("Третя зустріч, і знову «треба подумати», жодної дати. Директора так і не побачили.",
+           "evasive_stalling"),
+    "ro": ("Au ales oferta altui furnizor din cauza termenului de livrare și ne-au mulțumit "
+           "pentru ofertă. Contractul cu ei se termină în mai.", None),
+    "nl": ("Hij wilde niet zeggen wie de aanbesteding vorig jaar gewonnen heeft en belt "
+           "sindsdien niet meer terug.", "partner_concealment"),
+}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return salesnlp.load()
+
+
+def test_shipped_model_size_fits_the_budget():
+    size = sum(p.stat().st_size for p in MODEL.iterdir())
+    assert size < 50 * 1024 * 1024
+    assert not list(MODEL.glob("*.bin")) and not list(MODEL.glob("*.pt"))
+
+
+@pytest.mark.parametrize("lang", sorted(NOTES))
+def test_classifies_each_language(shipped, lang):
+    text, expected = NOTES[lang]
+    result = shipped.classify(text)
+    assert result.language == lang
+    if expected is None:
+        assert result.labels == ()
+    else:
+        assert expected in result.labels
+        assert result.evidence_for(expected)
+
+
+def test_module_level_api_uses_the_shipped_model():
+    result = salesnlp.classify(NOTES["nl"][0])
+    assert result.to_dict()["labels"] == list(result.labels)
+    many = salesnlp.classify_many([t for t, _ in NOTES.values()])
+    assert [r.language for r in many] == list(NOTES)
+
+
+def test_recorded_test_metrics_are_reproduced(shipped):
+    recorded = json.loads((MODEL / "evaluation.json").read_text())
+    report = salesnlp.evaluate(MODEL, recorded["corpus"], "test", precision=recorded["precision"])
+    assert report["overall"]["macro_f1"] == pytest.approx(recorded["overall"]["macro_f1"],
+                                                          abs=0.005)
+    for lang, value in recorded["per_language_macro_f1"].items():
+        assert report["per_language_macro_f1"][lang] == pytest.approx(value, abs=0.01)
