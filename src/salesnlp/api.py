@@ -17,13 +17,16 @@ _default: Classifier | None = None
 _default_lock = threading.Lock()
 
 
-def load(path: str | Path | None = None) -> Classifier:
+def load(path: str | Path | None = None, precision: str = "auto") -> Classifier:
     """Load a classifier from ``path`` (default: the model shipped with salesnlp).
+
+    ``precision``: ``"auto"`` (the int8 fast path where available), ``"fp32"``
+    (the exact PyTorch model) or ``"int8"``; see :meth:`Classifier.load`.
 
     Raises:
         ModelLoadError: the model directory is missing, incomplete or corrupt.
     """
-    return Classifier.load(path)
+    return Classifier.load(path, precision=precision)
 
 
 def default_classifier() -> Classifier:

@@ -18,7 +18,7 @@ from salesnlp.calibration import apply_calibration
 from salesnlp.modeling import EncodedNote, NoteClassifierModel, NoteTokenizer, collate_windows
 from salesnlp.normalise import MAX_CHARS, CleanText, check_text, clean
 from salesnlp.results import Classification, Evidence
-from salesnlp.serialization import ModelConfig, build_model, read_model_dir
+from salesnlp.serialization import ModelConfig, read_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Classifier:
 
     def __init__(self, model: NoteClassifierModel, note_tokenizer: NoteTokenizer,
                  config: ModelConfig, pad_id: int, path: Path | None = None,
-                 max_chars: int = MAX_CHARS) -> None:
+                 max_chars: int = MAX_CHARS, precision: str = "fp32") -> None:
         self.model = model
         self.note_tokenizer = note_tokenizer
         self.config = config
@@ -64,23 +64,39 @@ class Classifier:
         self.pad_id = pad_id
         self.path = path
         self.max_chars = max_chars
+        self.precision = precision
+        self.ngram = None  # optional CharNgramModel blended into the encoder's probabilities
+        self.ngram_weight = 0.0
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Classifier:
+    def load(cls, path: str | Path | None = None, precision: str = "auto") -> Classifier:
         """Load a model directory (default: the shipped model).
+
+        Args:
+            path: the model directory.
+            precision: ``"auto"`` (default): the int8 ONNX Runtime fast path where
+                ``onnxruntime`` is installed, else fp32; ``"fp32"``: the exact PyTorch
+                model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.fastpath`).
 
         Raises:
             ModelLoadError: the directory is missing, incomplete or corrupt.
         """
+        from salesnlp.fastpath import check_precision, load_network
+
+        check_precision(precision)
         path = Path(path) if path is not None else default_model_path()
         config, tensors = read_model_dir(path)
-        model, hf_tokenizer = build_model(config, tensors)
+        model, hf_tokenizer, used = load_network(config, tensors, path, precision)
         note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length,
                                                        config.prefix)
-        return cls(model, note_tokenizer, config, hf_tokenizer.pad_token_id, path)
+        classifier = cls(model, note_tokenizer, config, hf_tokenizer.pad_token_id, path,
+                         precision=used)
+        classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
+        return classifier
 
     def __repr__(self) -> str:
-        return f"Classifier(path={str(self.path)!r}, labels={self.labels})"
+        return (f"Classifier(path={str(self.path)!r}, labels={self.labels}, "
+                f"precision={self.precision!r})")
 
     # -- public API ---------------------------------------------------------
 
@@ -122,7 +138,8 @@ class Classifier:
         for chunk in _chunks(order, batch_size):
             notes = [encoded[k] for k in chunk]
             logits, states = self._forward(notes)
-            probs = apply_calibration(logits, self.config.calibration, self.labels)
+            probs = self._blend(apply_calibration(logits, self.config.calibration, self.labels),
+                                [cleaned[todo[k]].text for k in chunk])
             for row, k in enumerate(chunk):
                 i = todo[k]
                 results[i] = self._result(texts[i], cleaned[i], notes[row], probs[row],
@@ -137,7 +154,21 @@ class Classifier:
         encoded = self.note_tokenizer.encode(cleaned)
         return predict_logits(self.model, encoded, self.pad_id, batch_size)
 
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams)."""
+        cleaned = [clean(check_text(t), self.max_chars).text for t in texts]
+        logits = predict_logits(self.model, self.note_tokenizer.encode(cleaned), self.pad_id,
+                                batch_size)
+        return self._blend(apply_calibration(logits, self.config.calibration, self.labels),
+                           cleaned)
+
     # -- internals ----------------------------------------------------------
+
+    def _blend(self, encoder_probs: np.ndarray, texts: list[str]) -> np.ndarray:
+        if self.ngram is None or self.ngram_weight == 0.0:
+            return encoder_probs
+        w = self.ngram_weight
+        return (1.0 - w) * encoder_probs + w * self.ngram.predict_proba(texts)
 
     def _forward(self, notes: list[EncodedNote]):
         """Note logits, plus per note the token states of each of its windows."""
@@ -183,7 +214,8 @@ class Classifier:
             return ()
         with torch.inference_mode():
             logits = self.model.head(vectors).numpy()
-        probs = apply_calibration(logits, self.config.calibration, self.labels)
+        probs = self._blend(apply_calibration(logits, self.config.calibration, self.labels),
+                            [cleaned.text[a:b] for a, b in spans])
         evidence = []
         for label in labels:
             k = self.labels.index(label)
@@ -226,6 +258,25 @@ def _sentence_vectors(spans: list[tuple[int, int]], note: EncodedNote,
     if not (counts > 0).any():
         return None
     return sums / counts.clamp(min=1.0)
+
+
+def load_ngram(path: Path, config: ModelConfig, tensors: dict):
+    """The model's character n-gram component and its blend weight, if it has one."""
+    weight = float(config.ensemble.get("ngram_weight", 0.0))
+    if weight == 0.0:
+        return None, 0.0
+    import json
+
+    from salesnlp.errors import ModelLoadError
+    from salesnlp.ngram import CharNgramModel
+
+    try:
+        facts = json.loads((path / "ngram.json").read_text(encoding="utf-8"))
+        return CharNgramModel.from_state(facts, tensors), weight
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{path}: the n-gram component is missing or corrupt ({exc})",
+                             hint="retrain with `salesnlp train`, or restore the directory "
+                                  "from git (`git checkout models/`)") from None
 
 
 def predict_logits(model: NoteClassifierModel, encoded: list[EncodedNote], pad_id: int,

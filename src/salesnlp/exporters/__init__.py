@@ -1,0 +1,1 @@
+"""Exporters of a fine-tuned encoder to other runtimes (ONNX Runtime, see :mod:`.onnx`)."""

@@ -1,0 +1,380 @@
+"""The fast inference path: an int8 encoder in ONNX Runtime and an int8 embedding table.
+
+``Classifier.load(path, precision=...)`` (and ``salesnlp.load``) choose the
+network that turns token windows into token states:
+
+- ``"fp32"``: the fine-tuned PyTorch model exactly as trained (the plain path);
+- ``"int8"``: the encoder layers as a dynamically quantised int8 ONNX graph run
+  by ONNX Runtime, word embeddings from an int8 table (one scale per row)
+  memory-mapped from disk, pooling and the head in fp32 as before;
+- ``"auto"`` (default): ``"int8"`` when ``onnxruntime`` and ``onnx`` are
+  installed and the encoder is a BERT (the e5 base is), else ``"fp32"``.
+
+The int8 files are built from the fp32 model on first use (about 15 s) into
+``$SALESNLP_HOME/fastpath/<key>/``, where ``key`` is a checksum of the
+model's weights file, its adaptation settings, the base encoder's checksum
+and this module's recipe version. They are never part of a model directory.
+The entry is written to a temporary sibling and renamed into place; a
+missing, truncated or corrupt entry is rebuilt. Everything after loading is
+read-only (ONNX Runtime's ``InferenceSession.run`` is thread-safe), so one
+classifier can serve many threads.
+
+Quantising changes scores slightly (and, because activations are quantised
+per batch, a note's scores can differ in the third decimal with its batch
+mates); ``benchmarks/`` measures the agreement with fp32 on the test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from salesnlp.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "int8")
+# Bump when the recipe below changes, so cached entries are rebuilt.
+RECIPE_VERSION = 3
+RECIPE = {"version": RECIPE_VERSION, "embedding": "int8-per-row",
+          "products": "int8, activations per token (uint8), weights per column",
+          "fused": "MultiHeadAttention, SkipLayerNormalization, BiasGelu"}
+ONNX_FILE = "encoder.int8.onnx"
+EMB_ROWS_FILE = "word_embeddings.int8.npy"
+EMB_SCALES_FILE = "word_embeddings.scale.npy"
+META_FILE = "fastpath.json"
+# Per ONNX Runtime call: at most this many window tokens, and this many attention
+# scores per head (rows x length^2); bounds the memory of very long notes.
+MAX_TOKENS_PER_RUN = 8192
+MAX_SCORES_PER_RUN = 4 * 512 * 512
+# Entries kept under $SALESNLP_HOME/fastpath (most recently used first); older ones are
+# deleted after a build, so retrained or temporary models do not pile up.
+KEEP_ENTRIES = 6
+
+_build_lock = threading.Lock()
+
+
+class FastPathUnavailable(Exception):
+    """The int8 path cannot be used here (missing package, unsupported encoder, ...)."""
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+# -- the int8 embedding table ---------------------------------------------------------
+
+class Int8Embedding:
+    """A word-embedding table as int8 rows and one fp32 scale per row.
+
+    ``row ≈ rows[i] * scales[i]`` with ``scales[i] = max|row| / 127``; the error
+    of any element is at most half a step (``scales[i] / 2``). The table takes
+    a quarter of the fp32 size (96 MB instead of 384 MB for e5's 250k × 384)
+    and, loaded with ``mmap``, only the rows actually looked up become resident.
+    """
+
+    def __init__(self, rows: np.ndarray, scales: np.ndarray) -> None:
+        if rows.dtype != np.int8 or rows.ndim != 2 or scales.shape != (rows.shape[0],):
+            raise ValueError("rows must be int8 [vocab, hidden] with one scale per row")
+        self.rows = rows
+        self.scales = scales.astype(np.float32, copy=False)
+
+    @classmethod
+    def from_weight(cls, weight: torch.Tensor | np.ndarray) -> Int8Embedding:
+        w = weight.detach().float().numpy() if isinstance(weight, torch.Tensor) else \
+            np.asarray(weight, dtype=np.float32)
+        absmax = np.abs(w).max(axis=1)
+        scales = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
+        rows = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
+        return cls(rows, scales)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape
+
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """fp32 vectors ``[*ids.shape, hidden]`` of the given token ids."""
+        return self.rows[ids].astype(np.float32) * self.scales[ids][..., None]
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.lookup(ids.numpy()))
+
+    def save(self, directory: Path) -> None:
+        np.save(directory / EMB_ROWS_FILE, self.rows)
+        np.save(directory / EMB_SCALES_FILE, self.scales)
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = True) -> Int8Embedding:
+        mode = "r" if mmap else None
+        return cls(np.load(directory / EMB_ROWS_FILE, mmap_mode=mode),
+                   np.load(directory / EMB_SCALES_FILE, mmap_mode=mode))
+
+
+# -- the network ------------------------------------------------------------------------
+
+class FastNoteModel(nn.Module):
+    """Stands in for :class:`~salesnlp.modeling.NoteClassifierModel` at inference.
+
+    ``token_states`` runs the int8 graph; ``head`` is the same fp32 linear
+    head, so pooling, calibration and evidence are unchanged.
+    """
+
+    def __init__(self, session, embedding: Int8Embedding, head: nn.Linear,
+                 directory: Path | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.embedding = embedding
+        self.head = head
+        self.directory = directory
+        self.eval()
+
+    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                     ) -> torch.Tensor:
+        from salesnlp.exporters.onnx import INPUT_EMBEDS, INPUT_MASK, OUTPUT_STATES
+
+        ids = input_ids.numpy()
+        mask = attention_mask.numpy().astype(np.int64, copy=False)
+        rows, length = ids.shape
+        step = max(1, min(MAX_TOKENS_PER_RUN // max(length, 1),
+                          MAX_SCORES_PER_RUN // max(length * length, 1)))
+        parts = []
+        for a in range(0, rows, step):
+            feed = {INPUT_EMBEDS: self.embedding.lookup(ids[a : a + step]),
+                    INPUT_MASK: mask[a : a + step]}
+            parts.append(self.session.run([OUTPUT_STATES], feed)[0])
+        return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                window_to_note: torch.Tensor, n_notes: int) -> torch.Tensor:
+        from salesnlp.modeling import pool_notes
+
+        states = self.token_states(input_ids, attention_mask)
+        return self.head(pool_notes(states, attention_mask, window_to_note, n_notes))
+
+
+# -- loading -----------------------------------------------------------------------------
+
+def load_network(config, tensors: dict[str, torch.Tensor], model_dir: Path,
+                 precision: str = "auto", cache_dir: Path | None = None):
+    """The network and tokenizer of a saved model at ``precision``.
+
+    Returns:
+        ``(model, hf_tokenizer, used_precision)``; ``model`` has ``token_states``,
+        ``head`` and the ``NoteClassifierModel`` call signature.
+
+    Raises:
+        ModelLoadError: ``precision="int8"`` was asked for and cannot be provided.
+    """
+    from salesnlp.serialization import build_model
+
+    check_precision(precision)
+    if precision != "fp32":
+        try:
+            model, tokenizer = load_int8(config, tensors, Path(model_dir), cache_dir)
+            return model, tokenizer, "int8"
+        except FastPathUnavailable as exc:
+            if precision == "int8":
+                raise ModelLoadError(f"the int8 fast path is unavailable: {exc}",
+                                     hint="`pip install onnxruntime onnx`, or load with "
+                                          "precision='fp32'") from None
+            logger.info("int8 fast path unavailable (%s); using fp32", exc)
+    model, tokenizer = build_model(config, tensors)
+    return model, tokenizer, "fp32"
+
+
+def fastpath_root(cache_dir: Path | None = None) -> Path:
+    from salesnlp.cache import home_dir
+
+    return Path(cache_dir) if cache_dir is not None else home_dir() / "fastpath"
+
+
+def cache_key(config, model_dir: Path, base_path: str) -> str:
+    """Checksum of everything the int8 files are derived from."""
+    from salesnlp.cache import sha256_file
+    from salesnlp.serialization import WEIGHTS_FILE, base_sha256
+
+    facts = {
+        "recipe": RECIPE,
+        "weights_sha256": sha256_file(Path(model_dir) / WEIGHTS_FILE),
+        "adaptation": config.adaptation,
+        "base_model": config.base_model,
+        "base_sha256": base_sha256(base_path) or config.base_sha256 or str(base_path),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load_int8(config, tensors: dict[str, torch.Tensor], model_dir: Path,
+              cache_dir: Path | None = None):
+    """Load (building on first use) the int8 network of a saved model."""
+    _require_packages()
+    from transformers import AutoConfig, AutoTokenizer
+
+    from salesnlp.base_encoder import resolve_base
+    from salesnlp.serialization import _check_base_identity
+
+    base_path = resolve_base(config.base_model)
+    _check_base_identity(config, base_path)
+    base_config = AutoConfig.from_pretrained(base_path)
+    if base_config.model_type != "bert" or \
+            getattr(base_config, "position_embedding_type", "absolute") != "absolute":
+        raise FastPathUnavailable(f"the encoder is a {base_config.model_type!r}, not a BERT")
+    entry = fastpath_root(cache_dir) / cache_key(config, model_dir, base_path)
+    for attempt in range(2):
+        if attempt or not entry_is_sound(entry):
+            with _build_lock:
+                if attempt or not entry_is_sound(entry):
+                    build_entry(config, tensors, entry)
+        try:
+            session, embedding = _open_entry(entry)
+            _touch(entry)
+            break
+        except Exception as exc:  # noqa: BLE001 - any unreadable file means: rebuild once
+            if attempt:
+                raise ModelLoadError(f"the int8 files in {entry} cannot be loaded ({exc})",
+                                     hint=f"delete {entry}, or load with precision='fp32'"
+                                     ) from None
+            logger.warning("rebuilding the int8 files in %s: %s", entry, exc)
+    tokenizer = _tokenizer(AutoTokenizer, base_path)
+    head = nn.Linear(tensors["head.weight"].shape[1], tensors["head.weight"].shape[0])
+    head.load_state_dict({"weight": tensors["head.weight"].float(),
+                          "bias": tensors["head.bias"].float()})
+    head.requires_grad_(False)
+    return FastNoteModel(session, embedding, head, entry), tokenizer
+
+
+def entry_is_sound(entry: Path) -> bool:
+    """True if ``entry`` is a complete build whose files match their recorded sizes and,
+    for the graph, its SHA-256."""
+    from salesnlp.cache import MANIFEST, check_manifest, sha256_file
+
+    if check_manifest(entry):
+        return False
+    try:
+        facts = json.loads((entry / MANIFEST).read_text())["files"][ONNX_FILE]
+        return sha256_file(entry / ONNX_FILE) == facts["sha256"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+
+
+def _touch(entry: Path) -> None:
+    import os
+
+    try:
+        os.utime(entry)
+    except OSError:  # a read-only cache still works
+        pass
+
+
+def prune(root: Path, keep: int = KEEP_ENTRIES) -> list[Path]:
+    """Delete all but the ``keep`` most recently used entries under ``root``."""
+    import shutil
+
+    entries = [p for p in root.iterdir() if p.is_dir() and len(p.name) == 24
+               and all(c in "0123456789abcdef" for c in p.name)] if root.is_dir() else []
+    entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    return removed
+
+
+def _open_entry(entry: Path):
+    from salesnlp.exporters.onnx import session
+
+    embedding = Int8Embedding.load(entry)
+    if embedding.scales.shape[0] != embedding.rows.shape[0]:
+        raise ValueError("the embedding rows and scales disagree")
+    return session(entry / ONNX_FILE), embedding
+
+
+def _require_packages() -> None:
+    import importlib.util
+
+    missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FastPathUnavailable(f"{' and '.join(missing)} not installed")
+
+
+def _tokenizer(auto_tokenizer, base_path: str):
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return auto_tokenizer.from_pretrained(base_path)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+# -- building ----------------------------------------------------------------------------
+
+# Probe texts for the build-time checks (the exported graph must match the model).
+_PROBES = (
+    "Küsisin, kes hanke võitis – ei öelnud. Järgmine kõne 12.11.",
+    "Katsotaan syksyllä, ei päivämäärää.",
+    "Не сказав, хто виграв тендер; зустріч перенесли втретє.",
+    "Vedem după vară, nu știu.",
+    "Ze vroegen 40% korting en 120 dagen betaaltermijn.",
+    "No reply to three e-mails and two calls after they asked for the offer.",
+)
+
+
+def build_entry(config, tensors: dict[str, torch.Tensor], entry: Path) -> Path:
+    """Build the int8 files of a model into ``entry`` (atomically)."""
+    import time
+
+    from salesnlp.cache import atomic_directory, write_manifest
+    from salesnlp.exporters import onnx as exporter
+    from salesnlp.modeling import NoteTokenizer, collate_windows
+    from salesnlp.serialization import build_model
+
+    started = time.perf_counter()
+    logger.info("building the int8 fast path into %s (once per model)", entry)
+    model, hf_tokenizer = build_model(config, tensors)
+    bert = model.encoder
+    note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length, config.prefix)
+    embedding = Int8Embedding.from_weight(bert.embeddings.word_embeddings.weight)
+    try:
+        plain = exporter.ExportableEncoder(bert).eval()
+    except ValueError as exc:
+        raise FastPathUnavailable(str(exc)) from None
+    ids, mask, _ = collate_windows(note_tokenizer.encode(list(_PROBES)),
+                                   hf_tokenizer.pad_token_id)
+    embeds = embedding(ids)
+    real = mask.bool()
+    with torch.inference_mode():  # the re-implementation must match the HF forward
+        expected = bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        diff = float((expected - plain(embeds, mask))[real].abs().max())
+    if diff > 1e-3:
+        raise FastPathUnavailable(f"the exportable encoder differs from the model by {diff:.2g}")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(entry) as staging:
+        facts = exporter.build_int8_graph(bert, staging, ONNX_FILE)
+        got = exporter.run_states(exporter.session(staging / ONNX_FILE), embeds.numpy(),
+                                  mask.numpy())
+        got = torch.from_numpy(got)
+        cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
+        if cosine < 0.98:
+            raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
+        embedding.save(staging)
+        (staging / META_FILE).write_text(json.dumps({
+            "recipe": RECIPE, "base_model": config.base_model,
+            "hidden": bert.config.hidden_size, "heads": bert.config.num_attention_heads,
+            "layers": bert.config.num_hidden_layers, "vocab": int(embedding.shape[0]),
+            "probe_min_token_cosine": cosine, **facts,
+            "build_seconds": round(time.perf_counter() - started, 2),
+        }, indent=2))
+        write_manifest(staging)
+    logger.info("int8 fast path built in %.1f s", time.perf_counter() - started)
+    prune(entry.parent)
+    return entry

@@ -1,0 +1,268 @@
+"""The int8 fast path (``precision="int8"``/``"auto"``) against the exact fp32 path.
+
+Unit tests use the tiny random model of ``conftest.py`` and a temporary cache;
+the agreement test uses the shipped model and is skipped until it is built.
+No test here is timed: speed is measured by ``python -m benchmarks.run``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from salesnlp import fastpath
+from salesnlp.classifier import DEFAULT_MODEL_NAME, Classifier
+from salesnlp.labels import LABELS
+
+pytest.importorskip("onnxruntime", reason="the int8 fast path needs onnxruntime")
+pytest.importorskip("onnx", reason="building the int8 fast path needs onnx")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+TEXTS = [
+    "Asked who won last year's tender; she would not say.",
+    "Ei öelnud, kes hanke võitis. Kolm kirja, kaks kõnet, vastust pole.",
+    "Не сказав, хто виграв тендер.",
+    "Vedem după vară, nu știu.",
+    "Wilde niet zeggen wie de leverancier is. Contract loopt af in mei.",
+    "Katsotaan syksyllä, ei päivämäärää.",
+    "",
+    "🙂",
+]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    """A private fast-path cache (the base encoder stays in the normal cache)."""
+    root = tmp_path / "fastpath"
+    monkeypatch.setattr(fastpath, "fastpath_root", lambda cache_dir=None: root)
+    return root
+
+
+def _entry(cache: Path) -> Path:
+    (entry,) = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return entry
+
+
+# -- the int8 embedding table -------------------------------------------------------------
+
+def test_int8_embedding_dequantises_within_half_a_step(tmp_path):
+    torch.manual_seed(0)
+    weight = torch.randn(50, 16) * torch.linspace(0.01, 3.0, 50)[:, None]
+    weight[7] = 0.0
+    table = fastpath.Int8Embedding.from_weight(weight)
+    assert table.rows.dtype == np.int8 and table.shape == (50, 16)
+    ids = np.array([[0, 7, 49], [3, 3, 12]])
+    got = table.lookup(ids)
+    want = weight.numpy()[ids]
+    step = table.scales[ids][..., None]
+    assert got.shape == (2, 3, 16) and got.dtype == np.float32
+    assert np.all(np.abs(got - want) <= step / 2 + 1e-7)
+    assert np.all(got[0, 1] == 0.0)
+    table.save(tmp_path)
+    again = fastpath.Int8Embedding.load(tmp_path)
+    assert isinstance(again.rows, np.memmap)
+    assert np.array_equal(again.lookup(ids), got)
+    assert torch.equal(again(torch.from_numpy(ids)), torch.from_numpy(got))
+
+
+# -- the per-token int8 product --------------------------------------------------------------
+
+def test_per_token_quantisation_is_close_and_independent_of_batch_mates(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from salesnlp.exporters.onnx import quantise_per_token, session
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(24, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 24])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 10])],
+        [numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "fp32.onnx")
+    assert quantise_per_token(tmp_path / "fp32.onnx", tmp_path / "int8.onnx") == 1
+    sess = session(tmp_path / "int8.onnx", threads=1)
+    x = rng.normal(size=(3, 5, 24)).astype(np.float32)
+    x[1] *= 40.0  # a batch mate with a much wider range
+    x[2, :, 3] += 25.0  # an outlier channel
+    y = sess.run(None, {"x": x})[0]
+    exact = x @ weight
+    for row in range(3):
+        err = np.abs(y[row] - exact[row]).max() / np.abs(exact[row]).max()
+        assert err < 0.03
+        alone = sess.run(None, {"x": x[row : row + 1]})[0][0]
+        np.testing.assert_allclose(alone, y[row], rtol=1e-5, atol=1e-5)
+
+
+# -- precision choices ---------------------------------------------------------------------
+
+def test_unknown_precision_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="precision"):
+        Classifier.load(tiny_model, precision="fp16")
+
+
+def test_fp32_is_exactly_the_plain_path(tiny_model, cache):
+    from salesnlp.modeling import NoteClassifierModel, NoteTokenizer
+    from salesnlp.serialization import build_model, read_model_dir
+
+    clf = Classifier.load(tiny_model, precision="fp32")
+    assert clf.precision == "fp32" and isinstance(clf.model, NoteClassifierModel)
+    config, tensors = read_model_dir(tiny_model)
+    model, tokenizer = build_model(config, tensors)
+    plain = Classifier(model, NoteTokenizer.from_pretrained(tokenizer, config.max_length,
+                                                            config.prefix),
+                       config, tokenizer.pad_token_id, tiny_model)
+    for ours, theirs in zip(clf.classify_many(TEXTS), plain.classify_many(TEXTS), strict=True):
+        assert ours == theirs
+    assert not cache.exists()  # fp32 never builds int8 files
+
+
+def test_int8_keeps_the_public_behaviour(tiny_model, cache):
+    fp32 = Classifier.load(tiny_model, precision="fp32")
+    int8 = Classifier.load(tiny_model, precision="int8")
+    assert int8.precision == "int8" and "int8" in repr(int8)
+    many = int8.classify_many(TEXTS, batch_size=3)
+    exact = fp32.classify_many(TEXTS, batch_size=3)
+    for text, fast, ref in zip(TEXTS, many, exact, strict=True):
+        assert fast.text == text and fast.language == ref.language
+        assert set(fast.scores) == set(LABELS)
+        assert all(abs(fast.scores[k] - ref.scores[k]) < 0.05 for k in LABELS)
+        for e in fast.evidence:
+            assert text[e.start : e.end] == e.text and e.label in fast.labels
+        single = int8.classify(text)  # per-token quantisation: batch mates do not matter
+        assert single.labels == fast.labels
+        assert all(abs(single.scores[k] - fast.scores[k]) < 1e-4 for k in LABELS)
+    logits = int8.predict_logits(TEXTS[:6])
+    assert logits.shape == (6, len(LABELS)) and np.isfinite(logits).all()
+
+
+def test_int8_is_thread_safe(tiny_model, cache):
+    clf = Classifier.load(tiny_model, precision="int8")
+    texts = [t for t in TEXTS if t.strip()] * 3
+    expected = [r.scores for r in clf.classify_many(texts)]
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            results[worker] = [clf.classify(t).scores for t in texts]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got in results.values():
+        for a, b in zip(got, expected, strict=True):
+            assert all(abs(a[k] - b[k]) < 1e-4 for k in LABELS)
+
+
+def test_auto_uses_int8_and_reuses_the_cache(tiny_model, cache):
+    first = Classifier.load(tiny_model)
+    assert first.precision == "int8"
+    entry = _entry(cache)
+    names = {p.name for p in entry.iterdir()}
+    assert {fastpath.ONNX_FILE, fastpath.EMB_ROWS_FILE, fastpath.EMB_SCALES_FILE,
+            "MANIFEST.json", fastpath.META_FILE} <= names
+    built = (entry / fastpath.ONNX_FILE).stat().st_mtime_ns
+    second = Classifier.load(tiny_model, precision="auto")
+    assert (entry / fastpath.ONNX_FILE).stat().st_mtime_ns == built  # not rebuilt
+    assert second.classify(TEXTS[0]).scores == first.classify(TEXTS[0]).scores
+
+
+def test_auto_falls_back_to_fp32_without_onnxruntime(tiny_model, cache, monkeypatch):
+    def missing():
+        raise fastpath.FastPathUnavailable("onnxruntime not installed")
+
+    monkeypatch.setattr(fastpath, "_require_packages", missing)
+    assert Classifier.load(tiny_model).precision == "fp32"
+    from salesnlp.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="int8"):
+        Classifier.load(tiny_model, precision="int8")
+
+
+@pytest.mark.parametrize("damage", ["garbage_onnx", "truncated_onnx", "missing_onnx",
+                                    "truncated_embedding", "no_manifest"])
+def test_damaged_cache_is_rebuilt(tiny_model, cache, damage):
+    reference = Classifier.load(tiny_model, precision="int8").classify(TEXTS[1]).scores
+    entry = _entry(cache)
+    onnx_file, rows = entry / fastpath.ONNX_FILE, entry / fastpath.EMB_ROWS_FILE
+    if damage == "garbage_onnx":  # same size, other bytes: caught by the checksum
+        onnx_file.write_bytes(b"\x00" * onnx_file.stat().st_size)
+    elif damage == "truncated_onnx":
+        onnx_file.write_bytes(onnx_file.read_bytes()[:100])
+    elif damage == "missing_onnx":
+        onnx_file.unlink()
+    elif damage == "truncated_embedding":
+        rows.write_bytes(rows.read_bytes()[:1000])
+    elif damage == "no_manifest":
+        (entry / "MANIFEST.json").unlink()
+    again = Classifier.load(tiny_model, precision="int8")
+    assert again.precision == "int8"
+    assert fastpath.entry_is_sound(entry)
+    assert again.classify(TEXTS[1]).scores == pytest.approx(reference, abs=1e-6)
+    assert [p.name for p in cache.iterdir()] == [entry.name]  # no partial builds left
+
+
+def test_unreadable_entry_with_a_sound_manifest_is_rebuilt(tiny_model, cache, monkeypatch):
+    Classifier.load(tiny_model, precision="int8")
+    calls = []
+    real_open = fastpath._open_entry
+
+    def flaky(entry):
+        calls.append(entry)
+        if len(calls) == 1:
+            raise RuntimeError("simulated unreadable file")
+        return real_open(entry)
+
+    monkeypatch.setattr(fastpath, "_open_entry", flaky)
+    assert Classifier.load(tiny_model, precision="int8").precision == "int8"
+    assert len(calls) == 2
+
+
+def test_prune_keeps_the_most_recently_used(tmp_path):
+    import os
+
+    for i in range(5):
+        d = tmp_path / f"{i:024x}"
+        d.mkdir()
+        os.utime(d, (1000 + i, 1000 + i))
+    (tmp_path / "not-an-entry").mkdir()
+    removed = fastpath.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in removed) == [f"{i:024x}" for i in range(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{3:024x}", f"{4:024x}", "not-an-entry"])
+
+
+# -- the shipped model: agreement on the corpus test split --------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(),
+                    reason=f"the shipped model {SHIPPED} is not built yet")
+def test_int8_labels_agree_with_fp32_on_the_test_split():
+    from salesnlp.corpus import load_corpus
+    from salesnlp.metrics import prf
+
+    notes = load_corpus(Path(__file__).resolve().parents[1] / "corpus", split="test")
+    texts = [n.text for n in notes]
+    fp32 = Classifier.load(SHIPPED, precision="fp32").classify_many(texts)
+    int8 = Classifier.load(SHIPPED, precision="int8").classify_many(texts)
+    agreement = np.mean([a.labels == b.labels for a, b in zip(fp32, int8, strict=True)])
+    assert agreement >= 0.98, f"int8 labels equal fp32 for only {agreement:.1%} of notes"
+
+    def macro_f1(results):
+        return np.mean([prf(np.array([int(lb in n.labels) for n in notes]),
+                            np.array([int(lb in r.labels) for r in results]))[2]
+                        for lb in LABELS])
+
+    assert macro_f1(fp32) - macro_f1(int8) <= 0.01
