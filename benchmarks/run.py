@@ -80,7 +80,8 @@ def _log(msg: str) -> None:
 
 class HFReference:
     """Plain HF fp32 inference of the fine-tuned model: tokenizer(padding=True) → AutoModel
-    → mean pooling → head → calibration → thresholds. No sorting, no windows, no evidence."""
+    → mean pooling → head → calibration (→ the model's n-gram blend, if it has one) →
+    thresholds. No sorting, no windows, no evidence, no language detection."""
 
     def __init__(self, classifier) -> None:
         from transformers import AutoTokenizer
@@ -91,6 +92,7 @@ class HFReference:
         self.head = classifier.model.head
         self.config = classifier.config
         self.labels = classifier.labels
+        self.ngram, self.ngram_weight = classifier.ngram, classifier.ngram_weight
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_base(self.config.base_model))
 
     def logits(self, texts):
@@ -111,8 +113,11 @@ class HFReference:
 
         out = []
         for a in range(0, len(texts), batch_size):
-            probs = apply_calibration(self.logits(texts[a : a + batch_size]),
-                                      self.config.calibration, self.labels)
+            chunk = texts[a : a + batch_size]
+            probs = apply_calibration(self.logits(chunk), self.config.calibration, self.labels)
+            if self.ngram is not None and self.ngram_weight:
+                probs = (1 - self.ngram_weight) * probs + \
+                    self.ngram_weight * self.ngram.predict_proba(chunk)
             for row in probs:
                 out.append(tuple(lb for lb, p in zip(self.labels, row, strict=True)
                                  if p >= self.config.thresholds[lb]))
@@ -215,9 +220,19 @@ def detect_language_latency(texts, repeats: int) -> dict:
 
 # -- fresh-process measurements --------------------------------------------------------------
 
+# Peak RSS is VmHWM, the high-water mark of the process's own address space. It is what
+# getrusage(RUSAGE_SELF).ru_maxrss reports, except that on Linux ru_maxrss also keeps the
+# (copy-on-write) RSS of the parent the child was forked from, here the ~2 GB benchmark
+# process, so the two agree only when the process grows past its parent.
 _RSS = """
 import resource
 def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def ru_maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def current_mb():
     with open("/proc/self/statm") as f:
@@ -227,23 +242,28 @@ def current_mb():
 _LOAD = {
     "hf-fp32": """
 import numpy as np, torch
-from salesnlp.classifier import default_model_path
+from salesnlp.classifier import default_model_path, load_ngram
 from salesnlp.serialization import read_model_dir, build_model
 from salesnlp.calibration import apply_calibration
 config, tensors = read_model_dir(default_model_path())
 model, tok = build_model(config, tensors)
-def classify(text):
-    b = tok([config.prefix + text], truncation=True, max_length=512, return_tensors="pt")
-    with torch.inference_mode():
-        s = model.encoder(**b).last_hidden_state
-        return apply_calibration(model.head(s.mean(1)).numpy(), config.calibration,
-                                 config.labels)
+ngram, weight = load_ngram(default_model_path(), config, tensors)
 def classify_many(texts, batch_size):
+    out = []
     for a in range(0, len(texts), batch_size):
-        b = tok([config.prefix + t for t in texts[a:a + batch_size]], padding=True,
+        chunk = texts[a:a + batch_size]
+        b = tok([config.prefix + t for t in chunk], padding=True,
                 truncation=True, max_length=512, return_tensors="pt")
         with torch.inference_mode():
             s = model.encoder(**b).last_hidden_state
+            m = b["attention_mask"].unsqueeze(-1).float()
+            p = apply_calibration(model.head((s * m).sum(1) / m.sum(1)).numpy(),
+                                  config.calibration, config.labels)
+        if ngram is not None and weight:
+            p = (1 - weight) * p + weight * ngram.predict_proba(chunk)
+        out.extend(p)
+    return out
+classify = lambda text: classify_many([text], 1)[0]
 """,
     "fp32": """
 import salesnlp
@@ -285,7 +305,7 @@ def first_classify(path: str, text: str, repeats: int) -> dict:
         body = _LOAD["hf-fp32"] + "\nr = classify(TEXT)\nprecision = 'fp32'"
     else:
         body = _LOAD[path] + "\nr = classify(TEXT)\nprecision = clf.precision"
-    code = ("import json, time\n_t0 = time.perf_counter()\nTEXT = " + json.dumps(text) + "\n"
+    code = ("import json, time\n_t0 = time.perf_counter()\nTEXT = " + repr(text) + "\n"
             + body + "\nprint(json.dumps({'s': time.perf_counter() - _t0, "
                      "'precision': precision}))\n")
     runs = [_subprocess(code) for _ in range(repeats)]
@@ -295,13 +315,14 @@ def first_classify(path: str, text: str, repeats: int) -> dict:
 
 def peak_rss(path: str, singles: list[str], batch: list[str]) -> dict:
     """Max RSS of a fresh process that loads ``path`` and serves classify calls."""
-    code = (_RSS + _LOAD[path] + "\nimport json\nSINGLES = " + json.dumps(singles)
-            + "\nBATCH = " + json.dumps(batch) + """
+    code = (_RSS + _LOAD[path] + "\nimport json\nSINGLES = " + repr(singles)
+            + "\nBATCH = " + repr(batch) + """
 loaded = rss_mb()
 for t in SINGLES:
     classify(t)
 classify_many(BATCH, 32)
-print(json.dumps({"peak_rss_mb": rss_mb(), "after_load_mb": loaded}))
+print(json.dumps({"peak_rss_mb": rss_mb(), "after_load_mb": loaded,
+                  "ru_maxrss_mb": ru_maxrss_mb()}))
 """)
     return _subprocess(code)
 
@@ -309,8 +330,8 @@ print(json.dumps({"peak_rss_mb": rss_mb(), "after_load_mb": loaded}))
 def memory_scaling(path: str, texts: dict[str, str], batches: dict[int, list[str]]) -> dict:
     """Peak RSS growth over the loaded process, for longer notes and bigger batches
     (each step in ascending order, so the running maximum is that step's peak)."""
-    code = (_RSS + _LOAD[path] + "\nimport json, time\nTEXTS = " + json.dumps(texts)
-            + "\nBATCHES = " + json.dumps({str(k): v for k, v in batches.items()}) + """
+    code = (_RSS + _LOAD[path] + "\nimport json, time\nTEXTS = " + repr(texts)
+            + "\nBATCHES = " + repr({str(k): v for k, v in batches.items()}) + """
 classify("warm up")
 base = current_mb()
 out = {"baseline_mb": base, "length": {}, "batch": {}}
@@ -333,12 +354,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="where results.* go")
     parser.add_argument("--no-candidates", action="store_true",
                         help="skip the candidate speed-ups that lost")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="only rewrite results.md from an existing results.json")
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+        (args.out / "results.md").write_text(markdown(results))
+        return 0
     reps = 1 if args.quick else 3
     started = time.time()
 
     import numpy as np
-    import torch
 
     import salesnlp
     from salesnlp.classifier import Classifier, default_model_path
@@ -409,7 +435,10 @@ def main(argv=None) -> int:
         _log("candidates")
         results["candidates"] = candidates(fp32, int8, test, typical, reps)
 
-    del paths, ref, fp32, int8
+    texts = {str(w): words_note(corpus, w) for w in SCALING_WORDS}
+    results["scaling_tokens"] = {
+        k: {"tokens": e.n_tokens, "windows": len(e.windows)}
+        for k, e in zip(texts, fp32.note_tokenizer.encode(list(texts.values())), strict=True)}
     _log("fresh processes: import time")
     results["import"] = import_time(7 if not args.quick else 3)
     _log("fresh processes: first classify")
@@ -420,36 +449,24 @@ def main(argv=None) -> int:
     results["peak_rss"] = {p: peak_rss(p, sets["typical"][:32], typical)
                            for p in ("int8", "fp32", "hf-fp32")}
     _log("fresh processes: scaling")
-    texts = {str(w): words_note(corpus, w) for w in SCALING_WORDS}
-    results["scaling_windows"] = {str(w): len(Classifier.__new__(Classifier).__class__ and [])
-                                  for w in ()}
     batches = {b: typical[: max(b, 8)] for b in BATCH_SIZES}
     results["scaling"] = {p: memory_scaling(p, texts, batches) for p in ("int8", "fp32")}
-    results["scaling_tokens"] = _token_counts(texts)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["budgets"] = budget_table(results)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")  # first
     (args.out / "results.md").write_text(markdown(results))
     _log(f"done in {results['elapsed_s']:.0f} s; wrote {args.out / 'results.md'}")
     print(markdown(results))
     return 0
 
 
-def _token_counts(texts: dict[str, str]) -> dict:
-    from salesnlp.classifier import Classifier
-
-    clf = Classifier.load(precision="int8")
-    enc = clf.note_tokenizer.encode(list(texts.values()))
-    return {k: {"tokens": e.n_tokens, "windows": len(e.windows)}
-            for k, e in zip(texts, enc, strict=True)}
-
-
 def candidates(fp32, int8, test, typical, reps: int) -> dict:
-    """Speed-ups measured and not chosen: torch dynamic int8, ORT fp32, ORT int8 without
-    SmoothQuant scaling (same batching, same int8 embedding table as the fast path)."""
+    """Speed-ups measured and not chosen (same batching, evidence and int8 embedding table as
+    the fast path): torch dynamic int8, ORT fp32, ORT's per-batch dynamic int8, per-token
+    asymmetric int8."""
     import copy
     import tempfile
     import warnings
@@ -465,6 +482,7 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
     def measure(name, model):
         clf = Classifier(model, fp32.note_tokenizer, fp32.config, fp32.pad_id, fp32.path,
                          precision=name)
+        clf.ngram, clf.ngram_weight = fp32.ngram, fp32.ngram_weight
         res = clf.classify_many([n.text for n in test], batch_size=32)
         f1 = macro_f1(test, [r.labels for r in res], fp32.labels)
         ref = fp32.classify_many([n.text for n in test], batch_size=32)
@@ -488,15 +506,31 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         plain = exporter.ExportableEncoder(bert).eval()
-        exporter.export_encoder(plain, tmp / "fp32.onnx", bert.config.hidden_size)
+        exporter.export_encoder(plain, tmp / "fp32.onnx")
         exporter.optimise(tmp / "fp32.onnx", tmp / "fused.onnx",
                           bert.config.num_attention_heads, bert.config.hidden_size)
         measure("ort-fp32", FastNoteModel(exporter.session(tmp / "fused.onnx"),
                                           int8.model.embedding, fp32.model.head))
-        exporter.quantise(tmp / "fused.onnx", tmp / "int8.onnx")
-        measure("ort-int8-no-smoothing", FastNoteModel(exporter.session(tmp / "int8.onnx"),
-                                                       int8.model.embedding, fp32.model.head))
+        _quantise_per_batch(tmp / "fused.onnx", tmp / "int8.onnx")
+        measure("ort-int8-per-batch", FastNoteModel(exporter.session(tmp / "int8.onnx"),
+                                                    int8.model.embedding, fp32.model.head))
+        exporter.quantise_per_token(tmp / "fused.onnx", tmp / "asym.onnx", symmetric=False)
+        measure("ort-int8-per-token-asymmetric",
+                FastNoteModel(exporter.session(tmp / "asym.onnx"), int8.model.embedding,
+                              fp32.model.head))
     return out
+
+
+def _quantise_per_batch(src: Path, dst: Path) -> None:
+    """ONNX Runtime's own dynamic quantisation: one activation scale per batch."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from salesnlp.exporters.onnx import _quiet
+
+    with _quiet():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def _machine() -> dict:
@@ -599,16 +633,17 @@ def markdown(r: dict) -> str:
     if "agreement_single_vs_batched" in acc["int8"]:
         lines.append(f"\nint8: labels of `classify(note)` equal to the batched ones for "
                      f"{acc['int8']['agreement_single_vs_batched']:.1%} of 64 notes "
-                     f"(activations are quantised per batch).")
+                     f"(activations are quantised per token, so batch mates do not matter).")
     lat = r["latency"]
     lines += ["", "## One note (`classify`), latency in ms", "",
               "| path | short median | short p95 | typical median | typical p95 | long median "
-              "| long p95 | typical speed-up |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| long p95 | typical speed-up |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, v in lat.items():
         sp = lat["hf-fp32"]["typical"]["median_ms"] / v["typical"]["median_ms"]
-        lines.append(f"| {name} | " + " | ".join(
-            f"{v[k]['median_ms']:.1f} | {v[k]['p95_ms']:.1f}" for k in ("short", "typical", "long"))
-            + f" | {sp:.2f}× |")
+        cells = [f"{v[k]['median_ms']:.1f} | {v[k]['p95_ms']:.1f}"
+                 for k in ("short", "typical", "long")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {sp:.2f}× |")
     s = r["sets"]
     lines.append(f"\nSets (median tokens): short {s['short']['median_tokens']:.0f}, typical "
                  f"{s['typical']['median_tokens']:.0f}, long {s['long']['median_tokens']:.0f} "
@@ -652,9 +687,9 @@ def markdown(r: dict) -> str:
               "| --- |" + " --- | --- |" * len(sc)]
     for b in BATCH_SIZES:
         n = max(b, 8)
-        lines.append(f"| {b} | " + " | ".join(
-            f"{n / sc[p]['batch'][str(b)]['s']:.1f} | {sc[p]['batch'][str(b)]['peak_growth_mb']:.0f}"
-            for p in sc) + " |")
+        cells = [f"{n / sc[p]['batch'][str(b)]['s']:.1f} | "
+                 f"{sc[p]['batch'][str(b)]['peak_growth_mb']:.0f}" for p in sc]
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
     lines.append("\nPeak growth is max RSS over the process's RSS after loading and one warm-up "
                  "call; steps run in ascending order in one process per path.")
     if "candidates" in r:
