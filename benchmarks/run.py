@@ -328,22 +328,32 @@ print(json.dumps({"peak_rss_mb": rss_mb(), "after_load_mb": loaded,
 
 
 def memory_scaling(path: str, texts: dict[str, str], batches: dict[int, list[str]]) -> dict:
-    """Peak RSS growth over the loaded process, for longer notes and bigger batches
-    (each step in ascending order, so the running maximum is that step's peak)."""
-    code = (_RSS + _LOAD[path] + "\nimport json, time\nTEXTS = " + repr(texts)
-            + "\nBATCHES = " + repr({str(k): v for k, v in batches.items()}) + """
-classify("warm up")
+    """Seconds and peak RSS growth over the loaded, warmed-up process: one fresh process
+    for note lengths and one for batch sizes, steps in ascending order (so the running
+    maximum is that step's peak)."""
+    head = _RSS + _LOAD[path] + """
+import json, time
+classify("Warm-up: küsisin, kes hanke võitis – ei öelnud.")
 base = current_mb()
-out = {"baseline_mb": base, "length": {}, "batch": {}}
+out = {}
+"""
+    lengths = head + "TEXTS = " + repr(texts) + """
 for key, text in TEXTS.items():
+    classify(text)  # the first call of a new length sets up buffers; time the second
     t = time.perf_counter(); classify(text); dt = time.perf_counter() - t
-    out["length"][key] = {"peak_growth_mb": rss_mb() - base, "s": dt}
+    out[key] = {"peak_growth_mb": rss_mb() - base, "s": dt}
+print(json.dumps({"baseline_mb": base, "steps": out}))
+"""
+    sizes = head + "BATCHES = " + repr({str(k): v for k, v in batches.items()}) + """
 for key, texts in BATCHES.items():
+    classify_many(texts[:8], int(key))
     t = time.perf_counter(); classify_many(texts, int(key)); dt = time.perf_counter() - t
-    out["batch"][key] = {"peak_growth_mb": rss_mb() - base, "s": dt}
-print(json.dumps(out))
-""")
-    return _subprocess(code, timeout=1200)
+    out[key] = {"peak_growth_mb": rss_mb() - base, "s": dt, "n": len(texts)}
+print(json.dumps({"baseline_mb": base, "steps": out}))
+"""
+    by_length, by_batch = _subprocess(lengths, timeout=1200), _subprocess(sizes, timeout=1200)
+    return {"baseline_mb": by_length["baseline_mb"], "length": by_length["steps"],
+            "batch": by_batch["steps"]}
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -449,7 +459,7 @@ def main(argv=None) -> int:
     results["peak_rss"] = {p: peak_rss(p, sets["typical"][:32], typical)
                            for p in ("int8", "fp32", "hf-fp32")}
     _log("fresh processes: scaling")
-    batches = {b: typical[: max(b, 8)] for b in BATCH_SIZES}
+    batches = {b: typical[: max(b, 32)] for b in BATCH_SIZES}
     results["scaling"] = {p: memory_scaling(p, texts, batches) for p in ("int8", "fp32")}
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_end"] = os.getloadavg()
@@ -682,16 +692,17 @@ def markdown(r: dict) -> str:
         lines.append(f"| {w} | {tk['tokens']} | {tk['windows']} | " + " | ".join(
             f"{sc[p]['length'][str(w)]['s']:.3f} | {sc[p]['length'][str(w)]['peak_growth_mb']:.0f}"
             for p in sc) + " |")
-    lines += ["", "## Scaling with batch size (`classify_many` of max(b, 8) notes, one pass)", "",
+    lines += ["", "## Scaling with batch size (`classify_many` of max(b, 32) notes, fresh "
+              "process)", "",
               "| batch | " + " | ".join(f"{p} notes/s | {p} peak +MB" for p in sc) + " |",
               "| --- |" + " --- | --- |" * len(sc)]
     for b in BATCH_SIZES:
-        n = max(b, 8)
+        n = max(b, 32)
         cells = [f"{n / sc[p]['batch'][str(b)]['s']:.1f} | "
                  f"{sc[p]['batch'][str(b)]['peak_growth_mb']:.0f}" for p in sc]
         lines.append(f"| {b} | " + " | ".join(cells) + " |")
-    lines.append("\nPeak growth is max RSS over the process's RSS after loading and one warm-up "
-                 "call; steps run in ascending order in one process per path.")
+    lines.append("\nPeak growth is the peak RSS over the process's RSS after loading and one "
+                 "warm-up call; steps run in ascending order in one process per path and table.")
     if "candidates" in r:
         lines += ["", "## Candidates measured and not chosen", "",
                   "| candidate | macro-F1 | labels = fp32 | batch-32 notes/s | one note ms |",
