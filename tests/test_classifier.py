@@ -14,49 +14,17 @@ import threading
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_NOTES, tiny_notes
 
 from salesnlp.classifier import Classifier
-from salesnlp.corpus import Note
 from salesnlp.errors import ModelLoadError
 from salesnlp.labels import LABELS
 from salesnlp.modeling import NoteTokenizer, pool_notes
 from salesnlp.results import Classification
 from salesnlp.training import TrainingConfig, train
 
-NOTES = {
-    "partner_concealment": [
-        "Asked who won last year's tender; she would not say.",
-        "Ei öelnud, kes hanke võitis.",
-        "Не сказав, хто виграв тендер.",
-        "Wilde niet zeggen wie de leverancier is.",
-    ],
-    "supplier_disrespect": [
-        "No reply to three e-mails and two calls after they asked for the offer.",
-        "Kolm kirja, kaks kõnet, vastust pole.",
-        "Meeting cancelled ten minutes before, for the third time.",
-        "Ze vroegen 40% korting en 120 dagen betaaltermijn.",
-    ],
-    "evasive_stalling": [
-        "Third meeting, still 'we need to think about it', no date.",
-        "Katsotaan syksyllä, ei päivämäärää.",
-        "Подивимось після літа, може.",
-        "Vedem după vară, nu știu.",
-    ],
-    "": [
-        "They use Acme, contract ends in May.",
-        "Board meets 12 March, we present then.",
-        "Hyvä palaveri, seuraava askel sovittu.",
-        "Am semnat contractul, livrare marți.",
-    ],
-}
-
-
-def _notes(split: str) -> list[Note]:
-    out = []
-    for label, texts in NOTES.items():
-        for i, text in enumerate(texts):
-            out.append(Note(f"{split}-{label}-{i}", "und", text, (label,) if label else (), split))
-    return out
+NOTES = TINY_NOTES
+_notes = tiny_notes
 
 
 @pytest.fixture(scope="module")
