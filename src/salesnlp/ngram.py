@@ -5,11 +5,15 @@ regression per label. It catches spelling-level cues the encoder's subword
 pieces blur (typos, missing diacritics, shorthand) and is blended with the
 fine-tuned encoder's calibrated probabilities, with a weight chosen on dev.
 It is stored as plain data (a JSON vocabulary, safetensors arrays), never a
-pickle, and rebuilt into scikit-learn objects at load time.
+pickle. scikit-learn fits it; predicting uses :class:`CharNgramFeatures`, a
+plain-Python copy of scikit-learn's ``char_wb`` TF-IDF transform (equal to it
+within float rounding, see ``tests/test_ngram.py``), so serving a model does
+not import scikit-learn and SciPy (about 3 s and 100 MB).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,47 +22,89 @@ VECTORIZER_PARAMS = {"analyzer": "char_wb", "ngram_range": [1, 5], "min_df": 2,
                      "sublinear_tf": True, "lowercase": True, "max_features": 150_000}
 
 
+class CharNgramFeatures:
+    """scikit-learn's ``TfidfVectorizer(analyzer="char_wb", lowercase=True,
+    sublinear_tf=True, norm="l2")`` transform for a fixed vocabulary, as sparse rows.
+
+    Thread-safe: nothing changes after construction.
+    """
+
+    _white_spaces = re.compile(r"\s\s+")
+
+    def __init__(self, vocabulary: Sequence[str], idf: np.ndarray,
+                 ngram_range: tuple[int, int] = (1, 5)) -> None:
+        self.vocabulary = list(vocabulary)
+        self.index = {gram: i for i, gram in enumerate(self.vocabulary)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.min_n, self.max_n = ngram_range
+
+    def ngrams(self, text: str) -> list[str]:
+        """The n-grams of ``text`` exactly as scikit-learn's ``_char_wb_ngrams``."""
+        grams: list[str] = []
+        for word in self._white_spaces.sub(" ", text.lower()).split():
+            word = f" {word} "
+            length = len(word)
+            for n in range(self.min_n, self.max_n + 1):
+                if n >= length:  # scikit-learn counts a short word once, then stops
+                    grams.append(word)
+                    break
+                grams.extend(word[i : i + n] for i in range(length - n + 1))
+        return grams
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Feature ids and their L2-normalised TF-IDF values for one text."""
+        counts: dict[int, int] = {}
+        index = self.index
+        for gram in self.ngrams(text):
+            k = index.get(gram)
+            if k is not None:
+                counts[k] = counts.get(k, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        values = (np.log(tf) + 1.0) * self.idf[ids]
+        return ids, values / np.sqrt(values @ values)
+
+
 class CharNgramModel:
     """TF-IDF character n-grams + one-vs-rest logistic regression, Platt-calibrated."""
 
-    def __init__(self, vectorizer, coef: np.ndarray, intercept: np.ndarray,
+    def __init__(self, features: CharNgramFeatures, coef: np.ndarray, intercept: np.ndarray,
                  slope: np.ndarray, offset: np.ndarray) -> None:
-        self.vectorizer = vectorizer
+        self.features = features
         self.coef = coef            # [n_labels, n_features]
         self.intercept = intercept  # [n_labels]
         self.slope = slope          # Platt slope per label (fit on dev)
         self.offset = offset        # Platt intercept per label
 
-    @staticmethod
-    def _vectorizer(vocabulary: list[str] | None = None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        params = dict(VECTORIZER_PARAMS, ngram_range=tuple(VECTORIZER_PARAMS["ngram_range"]))
-        if vocabulary is not None:
-            params.update(vocabulary={g: i for i, g in enumerate(vocabulary)}, min_df=1,
-                          max_features=None)
-        return TfidfVectorizer(**params)
-
     @classmethod
     def fit(cls, texts: Sequence[str], y: np.ndarray, c: float = 10.0) -> CharNgramModel:
         """Fit on training texts and their 0/1 label matrix; calibration is identity until
         :meth:`calibrate` is called on dev data."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vectorizer = cls._vectorizer().fit(texts)
-        x = vectorizer.transform(texts)
+        params = dict(VECTORIZER_PARAMS, ngram_range=tuple(VECTORIZER_PARAMS["ngram_range"]))
+        vectorizer = TfidfVectorizer(**params)
+        x = vectorizer.fit_transform(texts)
         coef, intercept = [], []
         for k in range(y.shape[1]):
             lr = LogisticRegression(C=c, max_iter=3000).fit(x, y[:, k])
             coef.append(lr.coef_[0])
             intercept.append(lr.intercept_[0])
+        vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+        features = CharNgramFeatures(vocabulary, vectorizer.idf_, params["ngram_range"])
         n = y.shape[1]
-        return cls(vectorizer, np.array(coef, dtype=np.float32),
+        return cls(features, np.array(coef, dtype=np.float32),
                    np.array(intercept, dtype=np.float32), np.ones(n), np.zeros(n))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.vectorizer.transform(list(texts))
-        return np.asarray(x @ self.coef.T) + self.intercept
+        out = np.empty((len(texts), len(self.intercept)), dtype=np.float64)
+        for i, text in enumerate(texts):
+            ids, values = self.features.row(text)
+            out[i] = self.coef[:, ids] @ values
+        return out + self.intercept
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         from salesnlp.calibration import sigmoid
@@ -78,9 +124,8 @@ class CharNgramModel:
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able facts (vocabulary in feature order) and arrays for safetensors."""
-        vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
-        facts = {"params": VECTORIZER_PARAMS, "vocabulary": vocabulary}
-        arrays = {"ngram.idf": self.vectorizer.idf_.astype(np.float32),
+        facts = {"params": VECTORIZER_PARAMS, "vocabulary": self.features.vocabulary}
+        arrays = {"ngram.idf": self.features.idf.astype(np.float32),
                   "ngram.coef": self.coef.astype(np.float32),
                   "ngram.intercept": self.intercept.astype(np.float32),
                   "ngram.platt_slope": np.asarray(self.slope, dtype=np.float32),
@@ -99,7 +144,9 @@ class CharNgramModel:
         if len(vocabulary) != len(idf) or coef.shape[1] != len(idf):
             raise ValueError(f"n-gram vocabulary ({len(vocabulary)}) and arrays ({len(idf)}, "
                              f"{coef.shape}) disagree")
-        vectorizer = cls._vectorizer(vocabulary)
-        vectorizer.idf_ = idf.astype(np.float64)
-        return cls(vectorizer, coef, array("ngram.intercept"), array("ngram.platt_slope"),
+        params = facts.get("params", VECTORIZER_PARAMS)
+        if params.get("analyzer") != "char_wb" or not params.get("sublinear_tf", False):
+            raise ValueError(f"unsupported n-gram settings {params}")
+        features = CharNgramFeatures(vocabulary, idf, tuple(params["ngram_range"]))
+        return cls(features, coef, array("ngram.intercept"), array("ngram.platt_slope"),
                    array("ngram.platt_offset"))
