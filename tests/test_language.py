@@ -256,3 +256,107 @@ def test_detect_languages_empty_and_single():
     assert detect_languages("   ") == []
     (span,) = detect_languages("  Soitan huomenna takaisin  ")
     assert (span.start, span.end, span.language) == (2, 26, "fi")
+
+
+# --- the fast paths give exactly what the straightforward computation gives ------------------
+
+_MIXED = [
+    "Kliendil pole eelarvet, helistan homme tagasi.",
+    "Follow-up: klient ootab RFP-d reedeni, deal on peaaegu valmis",
+    "Клієнт ще не вирішив, чекаємо відповіді до п'ятниці",
+    "Клиент ещё не решил, ждём ответа до пятницы",
+    "Кліент яшчэ не вырашыў, чакаем адказу да пятніцы",
+    "Şedinţa s-a mutat, şi clientul aşteaptă oferta de la ACME SRL",
+    "KLIENT OOTAB PAKKUMIST JA RFP",
+    "Asiakas Asiakas asiakas: tarjous tarjous lähetetty zzqxv qqqq",
+    "don\u2019t l\u00b4eau it`s ʼok <b>Ik</b> bel &amp; www.example.com #tag @jan a@b.cc",
+    "Ο πελάτης ζήτησε έκπτωση, Klient ootab",
+    "x" * 3000 + " Klient ootab pakkumist " + "y" * 3000,
+]
+
+
+def _reference_normalise(text):
+    """normalise() as first written: translate tables, unconditional regex passes."""
+    import re
+    import unicodedata
+
+    from salesnlp import language as L
+
+    text = L._NOISE.sub(" ", text)
+    tokens = L._TOKEN.findall(text)
+    caps = [t for t in tokens if t.isupper()]
+    if caps and len(caps) * 2 <= len(tokens):
+        caps_set = set(caps)
+        text = re.sub(L._TOKEN, lambda m: " " if m.group() in caps_set else m.group(), text)
+    text = unicodedata.normalize("NFC", text).lower()
+    return text.translate(L._APOSTROPHES).translate(L._CEDILLA)
+
+
+@pytest.mark.parametrize("text", _MIXED + ["", "ŞŢ şţ ’ʼ`´", "ab CD ef", "AB CD ef", "Ǆemal ǅ"])
+def test_normalise_matches_reference(text):
+    from salesnlp.language import normalise
+
+    assert normalise(text) == _reference_normalise(text)
+
+
+def test_per_word_sums_match_the_feature_rows(monkeypatch):
+    import numpy as np
+
+    from salesnlp import language as L
+
+    model = L._model()
+    for cold in (True, False):
+        for text in _MIXED:
+            if cold:
+                model.sums.clear()
+            wl = L.words(L.normalise(L.sample(text)))
+            letters = "".join(wl)
+            fast = model.posterior_words(wl, letters)
+            slow = model.posterior(model.ids(wl), letters)
+            assert (fast is None) == (slow is None)
+            if fast is not None:
+                np.testing.assert_array_equal(fast, slow)  # bit-identical
+    assert model.posterior_words([], "") is None
+    assert model.posterior_words(["\u0e01\u0e02"], "") is None  # no known feature
+    # The cache is bounded: a small bound clears it and results do not change.
+    before = [detect_language(t) for t in _MIXED]
+    monkeypatch.setattr(L, "_CACHE_SIZE", 5)
+    model.sums.clear()
+    most = max(len(set(L.words(L.normalise(L.sample(t))))) for t in _MIXED)
+    for _ in range(2):
+        assert [detect_language(t) for t in _MIXED] == before
+        assert len(model.sums) <= 5 + most
+
+
+def test_thread_safe_while_the_word_cache_is_cleared(monkeypatch):
+    from salesnlp import language as L
+
+    texts = _MIXED + [f"Klient {i} ootab pakkumist number{i}" for i in range(40)]
+    expected = [detect_language(t) for t in texts]
+    expected_spans = [detect_languages(t) for t in texts]
+    monkeypatch.setattr(L, "_CACHE_SIZE", 20)  # forces frequent clears under contention
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            for _ in range(5):
+                assert [detect_language(t) for t in texts] == expected
+                assert [detect_languages(t) for t in texts] == expected_spans
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_detect_languages_smoothing_of_long_sampled_sentence():
+    # A >1,000-character sentence with few words is sampled for the guess but its words are
+    # counted in full for the smoothing rule.
+    text = "Helistan homme tagasi, klient ootab pakkumist.\nOk " + "5" * 1500 + " ja.\nTere."
+    spans = detect_languages(text)
+    assert [text[s.start : s.end] for s in spans] == [s.text for s in spans]
+    assert len(spans) == 3 and spans[0].language == "et"

@@ -124,29 +124,50 @@ JARGON: frozenset[str] = frozenset(
 
 
 _TOKEN = re.compile(r"[^\W\d_]{2,}[+#]*")
+# The same tokens as a capturing split: pieces[1::2] are the tokens, the rest what lies between.
+_TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")
 
 
 def _drop_acronyms(text: str) -> str:
     """Remove all-capital tokens (RFP, KPI, MIME) unless the text is mostly capitals."""
-    tokens = _TOKEN.findall(text)
-    caps = [t for t in tokens if t.isupper()]
+    if text.islower():
+        return text  # no upper-case letter at all: nothing to drop
+    pieces = _TOKEN_SPLIT.split(text)
+    tokens = pieces[1::2]
+    caps = list(filter(str.isupper, tokens))
     if not caps or len(caps) * 2 > len(tokens):
         return text
     caps_set = set(caps)
-    return _TOKEN.sub(lambda m: " " if m.group() in caps_set else m.group(), text)
+    pieces[1::2] = [" " if t in caps_set else t for t in tokens]
+    return "".join(pieces)
+
+
+# Every match of _NOISE contains one of these (a cheap ``in`` test spares the regex scan).
+_NOISE_MARKS = ("<", "&", "@", "#", "://", "www.")
+# _APOSTROPHES then _CEDILLA as (old, new) pairs: ``str.replace`` of the few characters that
+# occur is several times faster than ``str.translate`` with a dict, with the same result
+# (no replacement produces a character that another one replaces).
+_REPLACE = tuple((chr(k), v) for table in (_APOSTROPHES, _CEDILLA) for k, v in table.items())
+_REPLACE_ASCII = tuple((a, b) for a, b in _REPLACE if a.isascii())
 
 
 def normalise(text: str) -> str:
     """Lower-case, NFC, unify apostrophes and Romanian cedillas, drop URLs/markup/acronyms."""
-    text = _drop_acronyms(_NOISE.sub(" ", text))
-    text = unicodedata.normalize("NFC", text).lower()
-    return text.translate(_APOSTROPHES).translate(_CEDILLA)
+    for mark in _NOISE_MARKS:
+        if mark in text:
+            text = _NOISE.sub(" ", text)
+            break
+    text = unicodedata.normalize("NFC", _drop_acronyms(text)).lower()
+    for a, b in _REPLACE_ASCII if text.isascii() else _REPLACE:
+        if a in text:
+            text = text.replace(a, b)
+    return text
 
 
 def words(text: str) -> list[str]:
     """Return the words of an already :func:`normalise`-d text."""
     found = _WORD.findall(text)
-    if len(found) > 1:
+    if len(found) > 1 and not JARGON.isdisjoint(found):
         kept = [w for w in found if w not in JARGON]
         if kept:
             found = kept
@@ -279,7 +300,13 @@ class _Model:
             if lang in self.languages
         ]
         self.meta = meta
+        # Per word: its feature ids, for ids() / posterior() (the training script uses them).
         self.cache: dict[str, list[int]] = {}
+        # Per word, for detection: its feature rows summed, then its number of known features,
+        # as int32 bytes (see word_sums).
+        self.sums: dict[str, bytes] = {}
+        self._width = len(self.languages) + 1
+        self._no_feature = bytes(4 * self._width)
 
     def word_ids(self, word: str) -> list[int]:
         """Vocabulary indices of one word's features (cached per word)."""
@@ -301,6 +328,63 @@ class _Model:
             out.extend(self.word_ids(w) if ids is None else ids)
         return out
 
+    def word_sums(self, word_list: list[str]) -> list[bytes]:
+        """Per word: its weight rows summed and its number of known features (int32 bytes).
+
+        Cached per word (bounded); the words that are not cached yet are computed together
+        with one gather and one ``np.add.reduceat``. A text's evidence is the sum of its
+        words' vectors: exactly the integer sum over all its feature rows.
+        """
+        cache = self.sums
+        found = list(map(cache.get, word_list))
+        if None not in found:
+            return found
+        new: dict[str, bytes] = {}
+        with_ids: list[str] = []
+        flat: list[int] = []
+        starts: list[int] = []
+        counts: list[int] = []
+        index = self.index.get
+        for w in dict.fromkeys(w for w, f in zip(word_list, found, strict=True) if f is None):
+            ids = [i for i in map(index, features([w])) if i is not None]
+            if ids:
+                with_ids.append(w)
+                starts.append(len(flat))
+                counts.append(len(ids))
+                flat.extend(ids)
+            else:
+                new[w] = self._no_feature
+        if with_ids:
+            rows = np.take(self.weights, np.array(flat, dtype=np.intp), axis=0)
+            vecs = np.empty((len(with_ids), self._width), dtype=np.int32)
+            np.add.reduceat(
+                rows, np.array(starts, dtype=np.intp), axis=0, dtype=np.int32, out=vecs[:, :-1]
+            )
+            vecs[:, -1] = counts
+            buf = vecs.tobytes()
+            size = 4 * self._width
+            for k, w in enumerate(with_ids):
+                new[w] = buf[k * size : (k + 1) * size]
+        if len(cache) + len(new) > _CACHE_SIZE:
+            cache.clear()  # bounded memory; results do not depend on the cache
+        cache.update(new)
+        return [new[w] if f is None else f for w, f in zip(word_list, found, strict=True)]
+
+    def posterior_words(self, word_list: list[str], letters: str) -> np.ndarray | None:
+        """:meth:`posterior` of the features of ``word_list``, from the per-word sums."""
+        parts = self.word_sums(word_list)
+        if not parts:
+            return None
+        if len(parts) == 1:
+            total = np.frombuffer(parts[0], dtype=np.int32)
+        else:
+            total = np.frombuffer(b"".join(parts), dtype=np.int32)
+            total = total.reshape(len(parts), self._width).sum(axis=0, dtype=np.int32)
+        n = int(total[-1])
+        if not n:
+            return None
+        return self._calibrated(total[:-1], n, letters)
+
     def posterior(self, idx: list[int], letters: str = "") -> np.ndarray | None:
         """Return the posterior over :attr:`languages`, or None when no feature is known.
 
@@ -311,21 +395,27 @@ class _Model:
         if not idx:
             return None
         rows = np.take(self.weights, np.array(idx, dtype=np.intp), axis=0)
-        scores = rows.sum(axis=0, dtype=np.int32) * self.step + self.bias
+        return self._calibrated(rows.sum(axis=0, dtype=np.int32), len(idx), letters)
+
+    def _calibrated(self, sums: np.ndarray, n: int, letters: str) -> np.ndarray:
+        """Posterior from the summed weights (int32) of ``n`` features."""
+        scores = sums * self.step + self.bias
         if self.absence and _CYRILLIC.search(letters):
-            n = len(_CYRILLIC.findall(letters))
-            present = set(letters)
+            # Cyrillic letters (U+0400-U+04FF) are the UTF-8 sequences led by 0xD0-0xD3.
+            data = letters.encode("utf-8", "surrogatepass")
+            n_cyrillic = sum(map(data.count, _CYRILLIC_LEADS))
             for j, chars, log1m in self.absence:
-                if present.isdisjoint(chars):
-                    scores[j] += n * log1m
+                if not any(c in letters for c in chars):
+                    scores[j] += n_cyrillic * log1m
         # Temperature grows with the amount of evidence so that confidences stay calibrated.
-        z = (scores - scores.max()) / (self.temperature * math.sqrt(len(idx)))
+        z = (scores - scores.max()) / (self.temperature * math.sqrt(n))
         p = np.exp(z)
         return p / p.sum()
 
 
 _CACHE_SIZE = 100_000
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+_CYRILLIC_LEADS = (b"\xd0", b"\xd1", b"\xd2", b"\xd3")
 _MODEL: _Model | None = None
 _LOCK = threading.Lock()
 
@@ -354,18 +444,24 @@ _UND = LanguageGuess(UNDETERMINED, 0.0, False)
 
 
 def _guess(text: str) -> LanguageGuess:
-    text = sample(text)
-    norm = normalise(text)
-    word_list = words(norm)
+    return _guess_words(words(normalise(sample(text))))
+
+
+def _guess_words(word_list: list[str]) -> LanguageGuess:
+    """:func:`_guess` of a text whose (sampled, normalised) words are ``word_list``."""
     letters = "".join(word_list)
     if len(letters) < 2:
         return _UND
-    foreign = _foreign_script(letters) if _NON_LATIN_CYRILLIC.search(letters) else None
+    foreign = (
+        _foreign_script(letters)
+        if not letters.isascii() and _NON_LATIN_CYRILLIC.search(letters)
+        else None
+    )
     if foreign is not None:
         lang, share = foreign
         return LanguageGuess(lang, round(min(share, 0.99), 4), False)
     model = _model()
-    p = model.posterior(model.ids(word_list), letters)
+    p = model.posterior_words(word_list, letters)
     if p is None:
         return _UND
     best = int(p.argmax())
@@ -437,17 +533,23 @@ def detect_languages(text: str) -> list[LanguageSpan]:
     """
     text = _check(text)
     bounds = _sentences(text[:MAX_SPAN_CHARS])
-    guesses = [_guess(text[s:e]) for s, e in bounds]
+    # Each sentence is normalised once: its words serve the guess and the smoothing below.
+    word_lists = [words(normalise(sample(text[s:e]))) for s, e in bounds]
+    guesses = [_guess_words(wl) for wl in word_lists]
     # Smooth short, unsure sentences towards a confident neighbour.
     for i, (g, (s, e)) in enumerate(zip(guesses, bounds, strict=False)):
-        if g.confidence >= 0.6 or len(words(normalise(text[s:e]))) >= 4:
+        if g.confidence >= 0.6:
+            continue
+        # (A sentence longer than MAX_CHARS was sampled: count the words of all of it.)
+        n_words = len(word_lists[i]) if e - s <= MAX_CHARS else len(words(normalise(text[s:e])))
+        if n_words >= 4:
             continue
         neighbours = [guesses[j] for j in (i - 1, i + 1) if 0 <= j < len(guesses)]
         neighbours = [n for n in neighbours if n.confidence >= 0.6 and n.language != g.language]
         if not neighbours:
             continue
         best = max(neighbours, key=lambda n: n.confidence)
-        p = _posterior_of(text[s:e], best.language)
+        p = _posterior_of(word_lists[i], best.language)
         if p is not None and p >= 0.05:
             guesses[i] = LanguageGuess(best.language, round(p, 4), best.supported)
     return [
@@ -456,14 +558,14 @@ def detect_languages(text: str) -> list[LanguageSpan]:
     ]
 
 
-def _posterior_of(text: str, language: str) -> float | None:
+def _posterior_of(word_list: list[str], language: str) -> float | None:
+    """Posterior of ``language`` for a text whose (sampled, normalised) words are given."""
     model = _model()
     if language not in model.languages:
         return None
-    word_list = words(normalise(sample(text)))
     if not word_list:
         return None
-    p = model.posterior(model.ids(word_list), "".join(word_list))
+    p = model.posterior_words(word_list, "".join(word_list))
     if p is None:
         return None
     return float(p[model.languages.index(language)])
