@@ -389,9 +389,9 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     int8 = Classifier.load(model_path, precision="int8")
     results["int8_load_s_this_process"] = time.perf_counter() - t
-    meta = json.loads((int8.model.directory / "fastpath.json").read_text())
+    meta = json.loads((int8.network.directory / "fastpath.json").read_text())
     results["int8_build_s"] = meta.get("build_seconds")
-    results["int8_files"] = {p.name: p.stat().st_size for p in int8.model.directory.iterdir()}
+    results["int8_files"] = {p.name: p.stat().st_size for p in int8.network.directory.iterdir()}
     fp32 = Classifier.load(model_path, precision="fp32")
     ref = HFReference(fp32)
     sets = note_sets(fp32, corpus)
@@ -485,12 +485,13 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
 
     from salesnlp.classifier import Classifier
     from salesnlp.exporters import onnx as exporter
-    from salesnlp.fastpath import FastNoteModel
+    from salesnlp.fastpath import Int8Network
+    from salesnlp.modeling import TorchNetwork
 
     out = {}
 
-    def measure(name, model):
-        clf = Classifier(model, fp32.note_tokenizer, fp32.config, fp32.pad_id, fp32.path,
+    def measure(name, network):
+        clf = Classifier(network, fp32.note_tokenizer, fp32.config, fp32.pad_id, fp32.path,
                          precision=name)
         clf.ngram, clf.ngram_weight = fp32.ngram, fp32.ngram_weight
         res = clf.classify_many([n.text for n in test], batch_size=32)
@@ -510,7 +511,7 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
         q = copy.deepcopy(fp32.model)
         q.encoder = torch.ao.quantization.quantize_dynamic(q.encoder, {torch.nn.Linear},
                                                            dtype=torch.qint8)
-    measure("torch-dynamic-int8", q)
+    measure("torch-dynamic-int8", TorchNetwork(q))
     del q
     bert = fp32.model.encoder
     with tempfile.TemporaryDirectory() as tmp:
@@ -519,15 +520,16 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
         exporter.export_encoder(plain, tmp / "fp32.onnx")
         exporter.optimise(tmp / "fp32.onnx", tmp / "fused.onnx",
                           bert.config.num_attention_heads, bert.config.hidden_size)
-        measure("ort-fp32", FastNoteModel(exporter.session(tmp / "fused.onnx"),
-                                          int8.model.embedding, fp32.model.head))
+        head = (fp32.network.head_weight, fp32.network.head_bias)
+        measure("ort-fp32", Int8Network(exporter.session(tmp / "fused.onnx"),
+                                        int8.network.embedding, *head))
         _quantise_per_batch(tmp / "fused.onnx", tmp / "int8.onnx")
-        measure("ort-int8-per-batch", FastNoteModel(exporter.session(tmp / "int8.onnx"),
-                                                    int8.model.embedding, fp32.model.head))
+        measure("ort-int8-per-batch", Int8Network(exporter.session(tmp / "int8.onnx"),
+                                                  int8.network.embedding, *head))
         exporter.quantise_per_token(tmp / "fused.onnx", tmp / "asym.onnx", symmetric=False)
         measure("ort-int8-per-token-asymmetric",
-                FastNoteModel(exporter.session(tmp / "asym.onnx"), int8.model.embedding,
-                              fp32.model.head))
+                Int8Network(exporter.session(tmp / "asym.onnx"), int8.network.embedding,
+                            *head))
     return out
 
 

@@ -110,15 +110,15 @@ def test_unknown_precision_is_refused(tiny_model):
 
 def test_fp32_is_exactly_the_plain_path(tiny_model, cache):
     from salesnlp.classifier import load_ngram
-    from salesnlp.modeling import NoteClassifierModel, NoteTokenizer
+    from salesnlp.modeling import NoteClassifierModel, NoteTokenizer, TorchNetwork
     from salesnlp.serialization import build_model, read_model_dir
 
     clf = Classifier.load(tiny_model, precision="fp32")
     assert clf.precision == "fp32" and isinstance(clf.model, NoteClassifierModel)
     config, tensors = read_model_dir(tiny_model)
     model, tokenizer = build_model(config, tensors)
-    plain = Classifier(model, NoteTokenizer.from_pretrained(tokenizer, config.max_length,
-                                                            config.prefix),
+    plain = Classifier(TorchNetwork(model),
+                       NoteTokenizer.from_pretrained(tokenizer, config.max_length, config.prefix),
                        config, tokenizer.pad_token_id, tiny_model)
     plain.ngram, plain.ngram_weight = load_ngram(tiny_model, config, tensors)
     for ours, theirs in zip(clf.classify_many(TEXTS), plain.classify_many(TEXTS), strict=True):

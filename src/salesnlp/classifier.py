@@ -3,6 +3,10 @@
 One instance is safe to share between threads: the network is frozen and
 only read, the tokenizer's settings never change after loading, and nothing
 is cached per call.
+
+Everything after the network's token states (pooling, the head, calibration,
+the n-gram blend, evidence) is numpy, so the int8 path serves without
+importing PyTorch.
 """
 
 from __future__ import annotations
@@ -10,15 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import torch
 
 from salesnlp.calibration import apply_calibration
-from salesnlp.modeling import EncodedNote, NoteClassifierModel, NoteTokenizer, collate_windows
 from salesnlp.normalise import MAX_CHARS, CleanText, check_text, clean
 from salesnlp.results import Classification, Evidence
 from salesnlp.serialization import ModelConfig, read_model_dir
+from salesnlp.tokenization import EncodedNote, NoteTokenizer, pad_windows
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,17 @@ DEFAULT_MODEL_NAME = "salesnlp-e5-small-v1"
 MAX_EVIDENCE_PER_LABEL = 3
 # Windows in one forward pass; bounds memory for very long notes.
 _MAX_WINDOWS_PER_PASS = 64
+
+
+class Network(Protocol):
+    """What a classifier runs: token states of padded windows, and a linear head."""
+
+    head_weight: np.ndarray  # [n_labels, hidden]
+    head_bias: np.ndarray    # [n_labels]
+
+    def token_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """``[windows, length, hidden]`` float32 states of int64 ids and mask."""
+        ...
 
 
 def default_model_path() -> Path:
@@ -51,12 +66,17 @@ class Classifier:
         labels: the label ids, in output order.
         thresholds: per-label decision threshold (tuned on the dev split).
         config: the model's :class:`~salesnlp.serialization.ModelConfig`.
+        precision: ``"fp32"`` or ``"int8"``, the path actually in use.
+        network: what computes token states (:class:`~salesnlp.modeling.TorchNetwork` or
+            :class:`~salesnlp.fastpath.Int8Network`).
+        model: the PyTorch model for ``"fp32"`` (``network.model``), else ``network``.
     """
 
-    def __init__(self, model: NoteClassifierModel, note_tokenizer: NoteTokenizer,
+    def __init__(self, network: Network, note_tokenizer: NoteTokenizer,
                  config: ModelConfig, pad_id: int, path: Path | None = None,
                  max_chars: int = MAX_CHARS, precision: str = "fp32") -> None:
-        self.model = model
+        self.network = network
+        self.model = getattr(network, "model", network)
         self.note_tokenizer = note_tokenizer
         self.config = config
         self.labels = tuple(config.labels)
@@ -86,10 +106,10 @@ class Classifier:
         check_precision(precision)
         path = Path(path) if path is not None else default_model_path()
         config, tensors = read_model_dir(path)
-        model, hf_tokenizer, used = load_network(config, tensors, path, precision)
+        network, hf_tokenizer, used = load_network(config, tensors, path, precision)
         note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length,
                                                        config.prefix)
-        classifier = cls(model, note_tokenizer, config, hf_tokenizer.pad_token_id, path,
+        classifier = cls(network, note_tokenizer, config, hf_tokenizer.pad_token_id, path,
                          precision=used)
         classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
         return classifier
@@ -137,13 +157,18 @@ class Classifier:
         bar = _progress(len(todo), progress)
         for chunk in _chunks(order, batch_size):
             notes = [encoded[k] for k in chunk]
+            chunk_cleaned = [cleaned[todo[k]] for k in chunk]
             logits, states = self._forward(notes)
-            probs = self._blend(apply_calibration(logits, self.config.calibration, self.labels),
-                                [cleaned[todo[k]].text for k in chunk])
+            probs = self._blend(self._calibrate(logits), [c.text for c in chunk_cleaned])
+            languages = [_detect_language(c.text) for c in chunk_cleaned]
+            label_sets = [self._decide(p) for p in probs]
+            evidence = self._evidence(chunk_cleaned, languages, notes, states, label_sets)
             for row, k in enumerate(chunk):
                 i = todo[k]
-                results[i] = self._result(texts[i], cleaned[i], notes[row], probs[row],
-                                          states[row])
+                scores = {lb: float(p) for lb, p in zip(self.labels, probs[row], strict=True)}
+                results[i] = Classification(texts[i], languages[row], label_sets[row], scores,
+                                            evidence[row], dict(self.thresholds),
+                                            cleaned[i].truncated)
             bar.update(len(chunk))
         bar.close()
         return results  # type: ignore[return-value]
@@ -151,18 +176,22 @@ class Classifier:
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Raw (uncalibrated) logits ``[n, n_labels]``; used by training and evaluation."""
         cleaned = [clean(check_text(t), self.max_chars).text for t in texts]
-        encoded = self.note_tokenizer.encode(cleaned)
-        return predict_logits(self.model, encoded, self.pad_id, batch_size)
+        return self._logits(cleaned, batch_size)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams)."""
         cleaned = [clean(check_text(t), self.max_chars).text for t in texts]
-        logits = predict_logits(self.model, self.note_tokenizer.encode(cleaned), self.pad_id,
-                                batch_size)
-        return self._blend(apply_calibration(logits, self.config.calibration, self.labels),
-                           cleaned)
+        return self._blend(self._calibrate(self._logits(cleaned, batch_size)), cleaned)
 
     # -- internals ----------------------------------------------------------
+
+    def _logits(self, cleaned: list[str], batch_size: int) -> np.ndarray:
+        encoded = self.note_tokenizer.encode(cleaned)
+        out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(encoded)), key=lambda k: sum(map(len, encoded[k].windows)))
+        for chunk in _chunks(order, batch_size):
+            out[chunk] = self._forward([encoded[k] for k in chunk], keep_states=False)[0]
+        return out
 
     def _blend(self, encoder_probs: np.ndarray, texts: list[str]) -> np.ndarray:
         if self.ngram is None or self.ngram_weight == 0.0:
@@ -170,94 +199,117 @@ class Classifier:
         w = self.ngram_weight
         return (1.0 - w) * encoder_probs + w * self.ngram.predict_proba(texts)
 
-    def _forward(self, notes: list[EncodedNote]):
-        """Note logits, plus per note the token states of each of its windows."""
-        with torch.inference_mode():
-            ids, mask, owner = collate_windows(notes, self.pad_id)
-            states = torch.cat([
-                self.model.token_states(ids[a : a + _MAX_WINDOWS_PER_PASS],
-                                        mask[a : a + _MAX_WINDOWS_PER_PASS])
-                for a in range(0, len(ids), _MAX_WINDOWS_PER_PASS)
-            ])
-            from salesnlp.modeling import pool_notes
+    def _calibrate(self, logits: np.ndarray) -> np.ndarray:
+        return apply_calibration(logits, self.config.calibration, self.labels)
 
-            pooled = pool_notes(states, mask, owner, len(notes))
-            logits = self.model.head(pooled).numpy()
-        per_note = [[] for _ in notes]
-        for row, note_index in enumerate(owner.tolist()):
-            per_note[note_index].append(states[row, : int(mask[row].sum())])
+    def _head(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors @ self.network.head_weight.T + self.network.head_bias
+
+    def _decide(self, probs: np.ndarray) -> tuple[str, ...]:
+        return tuple(lb for lb, p in zip(self.labels, probs, strict=True)
+                     if p >= self.thresholds[lb])
+
+    def _forward(self, notes: list[EncodedNote], keep_states: bool = True):
+        """Note logits, plus per note the token states of each of its windows."""
+        ids, mask, owner = pad_windows(notes, self.pad_id)
+        states = [self.network.token_states(ids[a : a + _MAX_WINDOWS_PER_PASS],
+                                            mask[a : a + _MAX_WINDOWS_PER_PASS])
+                  for a in range(0, len(ids), _MAX_WINDOWS_PER_PASS)]
+        states = states[0] if len(states) == 1 else np.concatenate(states)
+        logits = self._head(mean_pool(states, mask, owner, len(notes)))
+        per_note: list[list[np.ndarray]] = [[] for _ in notes]
+        if keep_states:
+            lengths = mask.sum(1)
+            for row, note_index in enumerate(owner.tolist()):
+                per_note[note_index].append(states[row, : lengths[row]])
         return logits, per_note
 
     def _neutral(self, text: str) -> Classification:
         return Classification(text, "und", (), dict.fromkeys(self.labels, 0.0), (),
                               dict(self.thresholds))
 
-    def _result(self, text: str, cleaned: CleanText, note: EncodedNote, probs: np.ndarray,
-                window_states: list[torch.Tensor]) -> Classification:
-        language = _detect_language(cleaned.text)
-        scores = {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
-        labels = tuple(lb for lb in self.labels if scores[lb] >= self.thresholds[lb])
-        evidence = self._evidence(cleaned, language, note, window_states, labels) if labels else ()
-        return Classification(text, language, labels, scores, evidence, dict(self.thresholds),
-                              cleaned.truncated)
-
-    def _evidence(self, cleaned: CleanText, language: str, note: EncodedNote,
-                  window_states: list[torch.Tensor], labels: tuple[str, ...]
-                  ) -> tuple[Evidence, ...]:
+    def _evidence(self, cleaned: list[CleanText], languages: list[str],
+                  notes: list[EncodedNote], states: list[list[np.ndarray]],
+                  label_sets: list[tuple[str, ...]]) -> list[tuple[Evidence, ...]]:
+        """Per note, the sentences that drove each of its labels; all sentences of a batch
+        go through the head and the n-gram model together."""
         from salesnlp.segment import sentence_spans
 
-        spans = sentence_spans(cleaned.text, language)
-        if not spans:
-            return ()
-        vectors = _sentence_vectors(spans, note, window_states)
-        if vectors is None:
-            return ()
-        with torch.inference_mode():
-            logits = self.model.head(vectors).numpy()
-        probs = self._blend(apply_calibration(logits, self.config.calibration, self.labels),
-                            [cleaned.text[a:b] for a, b in spans])
-        evidence = []
-        for label in labels:
-            k = self.labels.index(label)
-            ranked = sorted(range(len(spans)), key=lambda s: -probs[s, k])
-            chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
-            for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
-                start, end = cleaned.span_in_original(*spans[s])
-                evidence.append(Evidence(label, cleaned.text[spans[s][0]:spans[s][1]], start, end,
-                                         float(probs[s, k])))
-        return tuple(evidence)
+        owners, spans, vectors = [], [], []
+        for row, labels in enumerate(label_sets):
+            if not labels:
+                continue
+            note_spans = sentence_spans(cleaned[row].text, languages[row])
+            note_vectors = sentence_vectors(note_spans, notes[row], states[row])
+            if note_vectors is None:
+                continue
+            owners.extend([row] * len(note_spans))
+            spans.extend(note_spans)
+            vectors.append(note_vectors)
+        out: list[tuple[Evidence, ...]] = [()] * len(label_sets)
+        if not vectors:
+            return out
+        texts = [cleaned[row].text[a:b] for row, (a, b) in zip(owners, spans, strict=True)]
+        probs = self._blend(self._calibrate(self._head(np.concatenate(vectors))), texts)
+        by_note: dict[int, list[int]] = {}
+        for s, row in enumerate(owners):
+            by_note.setdefault(row, []).append(s)
+        for row, sentences in by_note.items():
+            evidence = []
+            for label in label_sets[row]:
+                k = self.labels.index(label)
+                ranked = sorted(sentences, key=lambda s: -probs[s, k])
+                chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
+                for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
+                    start, end = cleaned[row].span_in_original(*spans[s])
+                    evidence.append(Evidence(label, texts[s], start, end, float(probs[s, k])))
+            out[row] = tuple(evidence)
+        return out
 
 
-def _sentence_vectors(spans: list[tuple[int, int]], note: EncodedNote,
-                      window_states: list[torch.Tensor]) -> torch.Tensor | None:
+def mean_pool(states: np.ndarray, attention_mask: np.ndarray, window_to_note: np.ndarray,
+              n_notes: int) -> np.ndarray:
+    """Mean of all token states per note, over all of its windows."""
+    mask = attention_mask[..., None].astype(states.dtype)
+    sums = (states * mask).sum(1)
+    note_sums = np.zeros((n_notes, states.shape[-1]), dtype=states.dtype)
+    note_counts = np.zeros((n_notes, 1), dtype=states.dtype)
+    np.add.at(note_sums, window_to_note, sums)
+    np.add.at(note_counts, window_to_note, mask.sum(1))
+    return note_sums / np.maximum(note_counts, 1.0)
+
+
+def sentence_vectors(spans: list[tuple[int, int]], note: EncodedNote,
+                     window_states: list[np.ndarray]) -> np.ndarray | None:
     """Per sentence: mean of its token states and its first window's special tokens."""
-    hidden = window_states[0].shape[-1]
-    sums = torch.zeros(len(spans), hidden)
-    counts = torch.zeros(len(spans), 1)
-    first_window = [-1] * len(spans)
-    starts = [s for s, _ in spans]
-    import bisect
-
+    if not spans:
+        return None
+    starts = np.array([s for s, _ in spans])
+    ends = np.array([e for _, e in spans])
+    sums = np.zeros((len(spans), window_states[0].shape[-1]), dtype=np.float32)
+    counts = np.zeros(len(spans), dtype=np.float32)
+    first_window = np.full(len(spans), -1)
     for w, (offsets, states) in enumerate(zip(note.offsets, window_states, strict=True)):
-        for pos, off in enumerate(offsets):
-            if off is None or off[1] <= off[0]:
-                continue
-            s = bisect.bisect_right(starts, off[0]) - 1
-            if s < 0 or off[0] >= spans[s][1]:
-                continue
-            sums[s] += states[pos]
-            counts[s] += 1
-            if first_window[s] < 0:
-                first_window[s] = w
-    for s, w in enumerate(first_window):
+        positions = [p for p, off in enumerate(offsets) if off is not None and off[1] > off[0]]
+        if not positions:
+            continue
+        token_starts = np.array([offsets[p][0] for p in positions])
+        sentence = np.searchsorted(starts, token_starts, side="right") - 1
+        inside = (sentence >= 0) & (token_starts < ends[np.maximum(sentence, 0)])
+        sentence = sentence[inside]
+        np.add.at(sums, sentence, states[np.array(positions)[inside]])
+        np.add.at(counts, sentence, 1.0)
+        seen = np.unique(sentence)
+        first_window[seen[first_window[seen] < 0]] = w
+    for s, w in enumerate(first_window.tolist()):
         if w < 0:
             continue
-        specials = [pos for pos, off in enumerate(note.offsets[w]) if off is None]
+        specials = [p for p, off in enumerate(note.offsets[w]) if off is None]
         sums[s] += window_states[w][specials].sum(0)
         counts[s] += len(specials)
     if not (counts > 0).any():
         return None
-    return sums / counts.clamp(min=1.0)
+    return sums / np.maximum(counts, 1.0)[:, None]
 
 
 def load_ngram(path: Path, config: ModelConfig, tensors: dict):
@@ -277,21 +329,6 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
         raise ModelLoadError(f"{path}: the n-gram component is missing or corrupt ({exc})",
                              hint="retrain with `salesnlp train`, or restore the directory "
                                   "from git (`git checkout models/`)") from None
-
-
-def predict_logits(model: NoteClassifierModel, encoded: list[EncodedNote], pad_id: int,
-                   batch_size: int = 32) -> np.ndarray:
-    """Logits for encoded notes, processed in length-sorted batches."""
-    out = np.zeros((len(encoded), model.head.out_features), dtype=np.float32)
-    order = sorted(range(len(encoded)), key=lambda k: sum(map(len, encoded[k].windows)))
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for chunk in _chunks(order, batch_size):
-            ids, mask, owner = collate_windows([encoded[k] for k in chunk], pad_id)
-            out[chunk] = model(ids, mask, owner, len(chunk)).numpy()
-    model.train(was_training)
-    return out
 
 
 def _detect_language(text: str) -> str:

@@ -32,12 +32,14 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from salesnlp.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ class Int8Embedding:
 
     @classmethod
     def from_weight(cls, weight: torch.Tensor | np.ndarray) -> Int8Embedding:
-        w = weight.detach().float().numpy() if isinstance(weight, torch.Tensor) else \
+        w = weight.detach().float().numpy() if hasattr(weight, "detach") else \
             np.asarray(weight, dtype=np.float32)
         absmax = np.abs(w).max(axis=1)
         scales = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
@@ -108,6 +110,8 @@ class Int8Embedding:
         return self.rows[ids].astype(np.float32) * self.scales[ids][..., None]
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(self.lookup(ids.numpy()))
 
     def save(self, directory: Path) -> None:
@@ -123,28 +127,24 @@ class Int8Embedding:
 
 # -- the network ------------------------------------------------------------------------
 
-class FastNoteModel(nn.Module):
-    """Stands in for :class:`~salesnlp.modeling.NoteClassifierModel` at inference.
+class Int8Network:
+    """The int8 network behind :class:`~salesnlp.classifier.Classifier`: token states from
+    the int8 graph, and the same fp32 head as the PyTorch model. Needs no PyTorch."""
 
-    ``token_states`` runs the int8 graph; ``head`` is the same fp32 linear
-    head, so pooling, calibration and evidence are unchanged.
-    """
-
-    def __init__(self, session, embedding: Int8Embedding, head: nn.Linear,
-                 directory: Path | None = None) -> None:
-        super().__init__()
+    def __init__(self, session, embedding: Int8Embedding, head_weight: np.ndarray,
+                 head_bias: np.ndarray, directory: Path | None = None) -> None:
         self.session = session
         self.embedding = embedding
-        self.head = head
+        self.head_weight = np.asarray(head_weight, dtype=np.float32)
+        self.head_bias = np.asarray(head_bias, dtype=np.float32)
         self.directory = directory
-        self.eval()
 
-    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-                     ) -> torch.Tensor:
-        from salesnlp.exporters.onnx import INPUT_EMBEDS, INPUT_MASK, OUTPUT_STATES
+    def token_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Last hidden states ``[windows, length, hidden]`` (float32)."""
+        from salesnlp.exporters.runtime import INPUT_EMBEDS, INPUT_MASK, OUTPUT_STATES
 
-        ids = input_ids.numpy()
-        mask = attention_mask.numpy().astype(np.int64, copy=False)
+        ids = np.asarray(input_ids)
+        mask = np.asarray(attention_mask).astype(np.int64, copy=False)
         rows, length = ids.shape
         step = max(1, min(MAX_TOKENS_PER_RUN // max(length, 1),
                           MAX_SCORES_PER_RUN // max(length * length, 1)))
@@ -153,25 +153,18 @@ class FastNoteModel(nn.Module):
             feed = {INPUT_EMBEDS: self.embedding.lookup(ids[a : a + step]),
                     INPUT_MASK: mask[a : a + step]}
             parts.append(self.session.run([OUTPUT_STATES], feed)[0])
-        return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                window_to_note: torch.Tensor, n_notes: int) -> torch.Tensor:
-        from salesnlp.modeling import pool_notes
-
-        states = self.token_states(input_ids, attention_mask)
-        return self.head(pool_notes(states, attention_mask, window_to_note, n_notes))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 # -- loading -----------------------------------------------------------------------------
 
-def load_network(config, tensors: dict[str, torch.Tensor], model_dir: Path,
+def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
                  precision: str = "auto", cache_dir: Path | None = None):
     """The network and tokenizer of a saved model at ``precision``.
 
     Returns:
-        ``(model, hf_tokenizer, used_precision)``; ``model`` has ``token_states``,
-        ``head`` and the ``NoteClassifierModel`` call signature.
+        ``(network, hf_tokenizer, used_precision)``; ``network`` is an
+        :class:`Int8Network` or a :class:`~salesnlp.modeling.TorchNetwork`.
 
     Raises:
         ModelLoadError: ``precision="int8"`` was asked for and cannot be provided.
@@ -189,8 +182,10 @@ def load_network(config, tensors: dict[str, torch.Tensor], model_dir: Path,
                                      hint="`pip install onnxruntime onnx`, or load with "
                                           "precision='fp32'") from None
             logger.info("int8 fast path unavailable (%s); using fp32", exc)
+    from salesnlp.modeling import TorchNetwork
+
     model, tokenizer = build_model(config, tensors)
-    return model, tokenizer, "fp32"
+    return TorchNetwork(model), tokenizer, "fp32"
 
 
 def fastpath_root(cache_dir: Path | None = None) -> Path:
@@ -214,7 +209,7 @@ def cache_key(config, model_dir: Path, base_path: str) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def load_int8(config, tensors: dict[str, torch.Tensor], model_dir: Path,
+def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
               cache_dir: Path | None = None):
     """Load (building on first use) the int8 network of a saved model."""
     _require_packages()
@@ -243,11 +238,8 @@ def load_int8(config, tensors: dict[str, torch.Tensor], model_dir: Path,
                                      ) from None
             logger.warning("rebuilding the int8 files in %s: %s", entry, exc)
     tokenizer = _tokenizer(entry, base_path)
-    head = nn.Linear(tensors["head.weight"].shape[1], tensors["head.weight"].shape[0])
-    head.load_state_dict({"weight": tensors["head.weight"].float(),
-                          "bias": tensors["head.bias"].float()})
-    head.requires_grad_(False)
-    return FastNoteModel(session, embedding, head, entry), tokenizer
+    return Int8Network(session, embedding, tensors["head.weight"], tensors["head.bias"],
+                       entry), tokenizer
 
 
 def entry_is_sound(entry: Path) -> bool:
@@ -288,7 +280,7 @@ def prune(root: Path, keep: int = KEEP_ENTRIES) -> list[Path]:
 
 
 def _open_entry(entry: Path):
-    from salesnlp.exporters.onnx import session
+    from salesnlp.exporters.runtime import session
 
     embedding = Int8Embedding.load(entry)
     if embedding.scales.shape[0] != embedding.rows.shape[0]:
@@ -385,9 +377,11 @@ _PROBES = (
 )
 
 
-def build_entry(config, tensors: dict[str, torch.Tensor], entry: Path) -> Path:
+def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     """Build the int8 files of a model into ``entry`` (atomically)."""
     import time
+
+    import torch
 
     from salesnlp.base_encoder import resolve_base
     from salesnlp.cache import atomic_directory, write_manifest

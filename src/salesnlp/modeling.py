@@ -1,7 +1,6 @@
 """The network: a multilingual encoder, mean pooling and a multi-label head.
 
-A note is tokenised once; if it is longer than the encoder's 512 positions it
-is cut into consecutive windows that each get ``<s> passage: … </s>``. The
+Notes are cut into token windows by :mod:`salesnlp.tokenization`. The
 note vector is the mean of every token state over all its windows (for a
 short note: plain e5 mean pooling). Because the head is linear, the same
 states also score any sentence of the note (its tokens plus the window's
@@ -10,79 +9,14 @@ special tokens), which is how evidence is found without a second pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import numpy as np
 import torch
 from torch import nn
 
-E5_PREFIX = "passage: "
+from salesnlp.tokenization import E5_PREFIX, EncodedNote, NoteTokenizer, pad_windows
 
-
-@dataclass
-class EncodedNote:
-    """Token windows of one note and the character span of each content token."""
-
-    windows: list[list[int]]
-    # per window: (start, end) char offsets of each position; None for special/prefix tokens
-    offsets: list[list[tuple[int, int] | None]]
-    n_tokens: int = 0
-
-
-@dataclass
-class NoteTokenizer:
-    """Turns texts into :class:`EncodedNote` windows with a fast tokenizer.
-
-    Only the Rust tokenizer's ``encode_batch`` is used and its settings are
-    never changed after construction, so one instance is safe to share
-    between threads.
-    """
-
-    tokenizer: object  # tokenizers.Tokenizer
-    bos_id: int
-    eos_id: int
-    max_length: int = 512
-    prefix: str = E5_PREFIX
-    prefix_ids: list[int] = field(default_factory=list)
-
-    @classmethod
-    def from_pretrained(cls, hf_tokenizer, max_length: int = 512, prefix: str = E5_PREFIX):
-        backend = hf_tokenizer.backend_tokenizer
-        backend.no_truncation()
-        backend.no_padding()
-        bos = hf_tokenizer.cls_token_id if hf_tokenizer.cls_token_id is not None \
-            else hf_tokenizer.bos_token_id
-        eos = hf_tokenizer.sep_token_id if hf_tokenizer.sep_token_id is not None \
-            else hf_tokenizer.eos_token_id
-        prefix_ids = (
-            backend.encode(prefix.strip(), add_special_tokens=False).ids if prefix.strip() else []
-        )
-        max_length = min(max_length, getattr(hf_tokenizer, "model_max_length", max_length))
-        return cls(backend, bos, eos, max_length, prefix, prefix_ids)
-
-    @property
-    def window_capacity(self) -> int:
-        return self.max_length - 2 - len(self.prefix_ids)
-
-    def encode(self, texts: list[str], max_windows: int | None = None) -> list[EncodedNote]:
-        stripped = [t.lstrip() for t in texts]
-        encodings = self.tokenizer.encode_batch(stripped, add_special_tokens=False)
-        capacity = self.window_capacity
-        head = [self.bos_id, *self.prefix_ids]
-        out = []
-        for text, clean, enc in zip(texts, stripped, encodings, strict=True):
-            shift = len(text) - len(clean)
-            ids, offsets = enc.ids, [(a + shift, b + shift) for a, b in enc.offsets]
-            n_windows = max(1, -(-len(ids) // capacity))
-            if max_windows is not None:
-                n_windows = min(n_windows, max_windows)
-            windows, window_offsets = [], []
-            for w in range(n_windows):
-                chunk = slice(w * capacity, (w + 1) * capacity)
-                windows.append([*head, *ids[chunk], self.eos_id])
-                window_offsets.append([None] * len(head) + offsets[chunk] + [None])
-            out.append(EncodedNote(windows, window_offsets, len(ids)))
-        return out
-
+__all__ = ["E5_PREFIX", "EncodedNote", "NoteClassifierModel", "NoteTokenizer", "TorchNetwork",
+           "collate_windows", "pool_notes", "predict_logits"]
 
 class NoteClassifierModel(nn.Module):
     """Encoder + mean pooling over all windows of a note + linear multi-label head."""
@@ -121,15 +55,40 @@ def pool_notes(states: torch.Tensor, attention_mask: torch.Tensor, window_to_not
 
 def collate_windows(notes: list[EncodedNote], pad_id: int):
     """Pad every window of ``notes`` into one batch; return ids, mask and window->note index."""
-    windows = [w for note in notes for w in note.windows]
-    owner = [i for i, note in enumerate(notes) for _ in note.windows]
-    longest = max(len(w) for w in windows)
-    ids = torch.full((len(windows), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(windows), longest), dtype=torch.long)
-    for row, window in enumerate(windows):
-        ids[row, : len(window)] = torch.tensor(window, dtype=torch.long)
-        mask[row, : len(window)] = 1
-    return ids, mask, torch.tensor(owner, dtype=torch.long)
+    return tuple(torch.from_numpy(a) for a in pad_windows(notes, pad_id))
+
+
+def predict_logits(model: NoteClassifierModel, encoded: list[EncodedNote], pad_id: int,
+                   batch_size: int = 32) -> np.ndarray:
+    """Logits of a PyTorch model for encoded notes, in length-sorted batches (training uses
+    it on dev; inference goes through :class:`TorchNetwork`)."""
+    out = np.zeros((len(encoded), model.head.out_features), dtype=np.float32)
+    order = sorted(range(len(encoded)), key=lambda k: sum(map(len, encoded[k].windows)))
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            ids, mask, owner = collate_windows([encoded[k] for k in chunk], pad_id)
+            out[chunk] = model(ids, mask, owner, len(chunk)).numpy()
+    model.train(was_training)
+    return out
+
+
+class TorchNetwork:
+    """The exact fp32 path behind :class:`~salesnlp.classifier.Classifier`: numpy in, numpy
+    out, over a :class:`NoteClassifierModel` (kept as ``model``)."""
+
+    def __init__(self, model: NoteClassifierModel) -> None:
+        self.model = model.eval()
+        self.head_weight = model.head.weight.detach().numpy().astype(np.float32)
+        self.head_bias = model.head.bias.detach().numpy().astype(np.float32)
+
+    def token_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Last hidden states ``[windows, length, hidden]``."""
+        with torch.inference_mode():
+            return self.model.token_states(torch.from_numpy(input_ids),
+                                           torch.from_numpy(attention_mask)).numpy()
 
 
 def attention_mask_4d(encoder: nn.Module, hidden: torch.Tensor, mask: torch.Tensor):

@@ -15,11 +15,15 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from salesnlp.errors import ModelLoadError
 from salesnlp.labels import LABELS
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +77,11 @@ def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, torc
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
 
 
-def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
-    """Read a model directory; raise :class:`ModelLoadError` saying what is wrong."""
+def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """Read a model directory (arrays as numpy, no PyTorch needed); raise
+    :class:`ModelLoadError` saying what is wrong."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.numpy import load_file
 
     directory = Path(directory)
     hint = ("retrain with `salesnlp train`, or restore the directory from git "
@@ -96,7 +101,7 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, torch.
                              hint=hint) from None
     try:
         tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
         raise ModelLoadError(f"{weights_path} is corrupt ({exc})", hint=hint) from None
     missing = [k for k in ("head.weight", "head.bias") if k not in tensors]
     if missing:
@@ -107,8 +112,9 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, torch.
     return config, tensors
 
 
-def build_model(config: ModelConfig, tensors: dict[str, torch.Tensor]):
+def build_model(config: ModelConfig, tensors: dict[str, np.ndarray | torch.Tensor]):
     """Rebuild the inference network (LoRA merged) and its tokenizer from a saved model."""
+    import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -127,6 +133,8 @@ def build_model(config: ModelConfig, tensors: dict[str, torch.Tensor]):
     finally:
         hf_logging.set_verbosity(verbosity)
     model = NoteClassifierModel(encoder, len(config.labels))
+    tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
+               for k, v in tensors.items()}
     encoder_tensors = {k[len("encoder."):]: v for k, v in tensors.items()
                        if k.startswith("encoder.")}
     lora = {k: v for k, v in encoder_tensors.items() if ".lora_" in k}

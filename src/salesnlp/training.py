@@ -132,8 +132,8 @@ def train(
     trained_weights = _fit(model, note_tokenizer, pad_id, train_notes, config, progress)
 
     from salesnlp.calibration import apply_calibration, fit_platt, tune_thresholds
-    from salesnlp.classifier import predict_logits
     from salesnlp.metrics import label_matrix, multilabel_report
+    from salesnlp.modeling import predict_logits
 
     _merge_adapters_for_inference(model)
     dev_logits = predict_logits(model, note_tokenizer.encode([n.text for n in dev_notes]), pad_id)

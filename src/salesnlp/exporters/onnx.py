@@ -41,12 +41,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from salesnlp.exporters.runtime import (  # noqa: F401 - re-exported
+    INPUT_EMBEDS,
+    INPUT_MASK,
+    OUTPUT_STATES,
+    run_states,
+    session,
+)
+
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-INPUT_EMBEDS = "embeds"
-INPUT_MASK = "mask"
-OUTPUT_STATES = "states"
+
 MS_DOMAIN = "com.microsoft"
 
 
@@ -254,26 +260,6 @@ def build_int8_graph(bert: nn.Module, directory: Path, name: str, symmetric: boo
         for path in (fp32_path, fused_path):
             path.unlink(missing_ok=True)
     return facts
-
-
-def session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session (``InferenceSession.run`` is safe from many threads)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: the classifier's own (PyTorch) work between
-    # calls would otherwise compete with ORT's spinning threads for the cores (measured:
-    # 73 -> 111 notes/s at batch 32 on 2 cores).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def run_states(sess, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return sess.run([OUTPUT_STATES], {INPUT_EMBEDS: embeds, INPUT_MASK: mask})[0]
 
 
 class _quiet:

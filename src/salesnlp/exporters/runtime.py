@@ -1,0 +1,40 @@
+"""Running an exported encoder with ONNX Runtime (no PyTorch needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+INPUT_EMBEDS = "embeds"
+INPUT_MASK = "mask"
+OUTPUT_STATES = "states"
+
+
+def cpu_threads() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session (``InferenceSession.run`` is safe from many threads)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or cpu_threads()
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: the classifier's own work between calls
+    # would otherwise compete with ORT's spinning threads for the cores (measured:
+    # 73 -> 111 notes/s at batch 32 on 2 cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_states(sess, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return sess.run([OUTPUT_STATES], {INPUT_EMBEDS: embeds, INPUT_MASK: mask})[0]
