@@ -144,7 +144,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from salesnlp.training import TrainingConfig
 
         config = TrainingConfig(epochs=args.epochs) if args.epochs else TrainingConfig()
-        result = leave_one_language_out(args.corpus, config, progress=not args.quiet)
+        result = leave_one_language_out(args.corpus, config, work_dir=args.work_dir,
+                                        progress=not args.quiet)
         print(format_lolo(result))
         if args.out:
             write_report(result, args.out, stem="leave_one_language_out")
@@ -211,6 +212,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--leave-one-language-out", action="store_true",
                    help="train on four languages, test on the fifth (ours and frozen-e5)")
     p.add_argument("--epochs", type=int, default=None, help="epochs for leave-one-out training")
+    p.add_argument("--work-dir", default=None,
+                   help="where leave-one-out models go; models already there are reused "
+                        "(resume an interrupted run)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
                    help="inference path to score (fp32: the exact model)")
     p.add_argument("--update-card", action="store_true",

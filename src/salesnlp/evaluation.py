@@ -92,7 +92,8 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
 
     Ours is fine-tuned with ``config`` (a :class:`~salesnlp.training.TrainingConfig`,
     n-gram blend switched off) on the train split of the four, calibrated on their dev
-    split.
+    split. The models are written to ``work_dir/without-<lang>``; given the ``work_dir``
+    of an interrupted run, models already there are reused instead of retrained.
     """
     import tempfile
     from dataclasses import replace
@@ -116,9 +117,13 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
         logger.info("leave out %s: %d train, %d dev, %d test", held_out, len(train_notes),
                     len(dev_notes), len(test_notes))
         b_pred, b_probs = frozen_e5_baseline(train_notes, dev_notes, test_notes, embeddings)
-        result = train(corpus, work / f"without-{held_out}", config, progress=progress,
-                       train_notes=train_notes, dev_notes=dev_notes)
-        pred, probs = _predict(Classifier.load(result.model_dir, precision="fp32"), test_notes)
+        model_dir = work / f"without-{held_out}"
+        if not (model_dir / "config.json").is_file():
+            model_dir = train(corpus, model_dir, config, progress=progress,
+                              train_notes=train_notes, dev_notes=dev_notes).model_dir
+        else:
+            logger.info("reusing %s", model_dir)
+        pred, probs = _predict(Classifier.load(model_dir, precision="fp32"), test_notes)
         table[held_out] = {
             "n_test": len(test_notes),
             "ours": score(test_notes, pred, probs)["overall"],
