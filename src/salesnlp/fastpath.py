@@ -7,7 +7,11 @@ network that turns token windows into token states:
 - ``"int8"``: the encoder layers as an int8 ONNX graph run by ONNX Runtime
   (activations quantised per token at run time, weights per column; see
   :mod:`salesnlp.exporters.onnx`), word embeddings from an int8 table (one
-  scale per row) memory-mapped from disk, pooling and the head in fp32 as before;
+  scale per row) memory-mapped from disk, pooling and the head in fp32 as before.
+  The tokenizer and the table keep only the 92,908 of 250,002 vocabulary pieces
+  that text in our languages uses (:mod:`salesnlp.compact_vocab`; 98.8 % of the
+  test notes tokenize identically, the others fall back to shorter pieces).
+  This path imports neither PyTorch, spaCy nor scikit-learn;
 - ``"auto"`` (default): ``"int8"`` when ``onnxruntime`` and ``onnx`` are
   installed and the encoder is a BERT (the e5 base is), else ``"fp32"``.
 
@@ -45,8 +49,9 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "int8")
 # Bump when the recipe below changes, so cached entries are rebuilt.
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6
 RECIPE = {"version": RECIPE_VERSION, "embedding": "int8-per-row",
+          "vocabulary": "compact (salesnlp/data/compact_vocab.json) where it fits the base",
           "products": "int8, activations per token, weights per column",
           "symmetric": True,
           "fused": "MultiHeadAttention, SkipLayerNormalization, BiasGelu"}
@@ -54,9 +59,13 @@ ONNX_FILE = "encoder.int8.onnx"
 EMB_ROWS_FILE = "word_embeddings.int8.npy"
 EMB_SCALES_FILE = "word_embeddings.scale.npy"
 META_FILE = "fastpath.json"
+TOKENIZER_FILE = "tokenizer.json"  # the compact tokenizer, when there is one
+VOCAB_IDS_FILE = "vocab_ids.npy"  # its id -> the base tokenizer's id
 # Per ONNX Runtime call: at most this many window tokens, and this many attention
-# scores per head (rows x length^2); bounds the memory of very long notes.
-MAX_TOKENS_PER_RUN = 8192
+# scores per head (rows x length^2). ORT's transient memory grows ~55 KB per token in a
+# call (measured: +285 MB for 32 windows of 160 tokens), so runs are kept small; on 2
+# cores smaller runs were no slower (64 notes: 8192 -> 6.0 s, 2048 -> 4.8 s, loaded CPU).
+MAX_TOKENS_PER_RUN = 2048
 MAX_SCORES_PER_RUN = 4 * 512 * 512
 # Entries kept under $SALESNLP_HOME/fastpath (most recently used first); older ones are
 # deleted after a build, so retrained or temporary models do not pile up.
@@ -205,8 +214,21 @@ def cache_key(config, model_dir: Path, base_path: str) -> str:
         "adaptation": config.adaptation,
         "base_model": config.base_model,
         "base_sha256": base_sha256(base_path) or config.base_sha256 or str(base_path),
+        "keep_list_sha256": _keep_list_sha256(),
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _keep_list_sha256() -> str | None:
+    from importlib import resources
+
+    from salesnlp.compact_vocab import KEEP_LIST_RESOURCE
+
+    try:
+        data = resources.files("salesnlp").joinpath("data", KEEP_LIST_RESOURCE).read_bytes()
+    except (OSError, FileNotFoundError):
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
@@ -331,7 +353,9 @@ class LightTokenizer:
 
 def _tokenizer(entry: Path, base_path: str):
     facts = json.loads((entry / META_FILE).read_text()).get("tokenizer")
-    tokenizer_file = Path(base_path) / "tokenizer.json"
+    tokenizer_file = entry / TOKENIZER_FILE
+    if not tokenizer_file.is_file():
+        tokenizer_file = Path(base_path) / "tokenizer.json"
     if facts and tokenizer_file.is_file():
         from tokenizers import Tokenizer
 
@@ -347,21 +371,61 @@ def _tokenizer(entry: Path, base_path: str):
         hf_logging.set_verbosity(verbosity)
 
 
-def _light_tokenizer_facts(hf_tokenizer, base_path: str) -> dict | None:
-    """The facts for :class:`LightTokenizer` if it encodes exactly like ``hf_tokenizer``."""
+def _light_tokenizer_facts(hf_tokenizer, light, old_ids: np.ndarray | None = None
+                           ) -> dict | None:
+    """The facts for :class:`LightTokenizer` if ``light`` (a ``tokenizers.Tokenizer``)
+    encodes the probes exactly like ``hf_tokenizer``; ids of a compact ``light`` are
+    compared through ``old_ids`` (its id -> the base's id)."""
+    texts = [*_PROBES, "passage:", "  two  spaces\tand\nlines "]
+    if old_ids is None:  # a compact vocabulary may cut odd text into other pieces
+        texts.append("ÄÖÜ ŠŽ ąę 🙂 &amp; <b>x</b>")
+    for a, b in zip(light.encode_batch(texts, add_special_tokens=False),
+                    hf_tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False),
+                    strict=True):
+        ids = a.ids if old_ids is None else old_ids[a.ids].tolist()
+        if ids != b.ids or a.offsets != b.offsets:
+            return None
+    facts = LightTokenizer.facts_of(hf_tokenizer)
+    if old_ids is not None:
+        new_id = {int(old): new for new, old in enumerate(old_ids.tolist())}
+        for name in LightTokenizer.ATTRIBUTES:
+            if name.endswith("_id") and facts[name] is not None:
+                facts[name] = new_id[facts[name]]
+    return facts
+
+
+def _compact_vocabulary(base_path: str, hf_tokenizer):
+    """``(tokenizer_json, old_ids, facts)`` of the base's compact vocabulary, or None when
+    the shipped keep-list does not fit this base."""
+    from tokenizers import Tokenizer
+
+    from salesnlp.compact_vocab import compact_base_tokenizer
+
+    tokenizer_file = Path(base_path) / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        return None
+    try:
+        compact, old_ids = compact_base_tokenizer(tokenizer_file)
+    except (OSError, ValueError, KeyError) as exc:
+        logger.info("full vocabulary for the int8 path: %s", exc)
+        return None
+    old_ids = np.asarray(old_ids, dtype=np.int64)
+    facts = _light_tokenizer_facts(hf_tokenizer, Tokenizer.from_str(json.dumps(compact)),
+                                   old_ids)
+    if facts is None:
+        logger.warning("the compact vocabulary tokenizes the probes differently; using the "
+                       "full vocabulary")
+        return None
+    return compact, old_ids, facts
+
+
+def _full_vocabulary_facts(hf_tokenizer, base_path: str) -> dict | None:
     tokenizer_file = Path(base_path) / "tokenizer.json"
     if not tokenizer_file.is_file():
         return None
     from tokenizers import Tokenizer
 
-    light = Tokenizer.from_file(str(tokenizer_file))
-    texts = [*_PROBES, "passage:", "  two  spaces\tand\nlines ", "ÄÖÜ ŠŽ ąę 🙂 &amp; <b>x</b>"]
-    for a, b in zip(light.encode_batch(texts, add_special_tokens=False),
-                    hf_tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False),
-                    strict=True):
-        if a.ids != b.ids or a.offsets != b.offsets:
-            return None
-    return LightTokenizer.facts_of(hf_tokenizer)
+    return _light_tokenizer_facts(hf_tokenizer, Tokenizer.from_file(str(tokenizer_file)))
 
 
 # -- building ----------------------------------------------------------------------------
@@ -417,13 +481,24 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
         cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
         if cosine < 0.98:
             raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
+        base_path = resolve_base(config.base_model)
+        compact = _compact_vocabulary(base_path, hf_tokenizer)
+        if compact is not None:
+            tokenizer_json, old_ids, tokenizer_facts = compact
+            embedding = Int8Embedding(embedding.rows[old_ids], embedding.scales[old_ids])
+            (staging / TOKENIZER_FILE).write_text(json.dumps(tokenizer_json, ensure_ascii=False),
+                                                  encoding="utf-8")
+            np.save(staging / VOCAB_IDS_FILE, old_ids)
+        else:
+            tokenizer_facts = _full_vocabulary_facts(hf_tokenizer, base_path)
         embedding.save(staging)
         (staging / META_FILE).write_text(json.dumps({
             "recipe": RECIPE, "base_model": config.base_model,
             "hidden": bert.config.hidden_size, "heads": bert.config.num_attention_heads,
             "layers": bert.config.num_hidden_layers, "vocab": int(embedding.shape[0]),
+            "compact_vocabulary": compact is not None,
             "probe_min_token_cosine": cosine, **facts,
-            "tokenizer": _light_tokenizer_facts(hf_tokenizer, resolve_base(config.base_model)),
+            "tokenizer": tokenizer_facts,
             "build_seconds": round(time.perf_counter() - started, 2),
         }, indent=2))
         write_manifest(staging)
