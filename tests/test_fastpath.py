@@ -277,3 +277,21 @@ def test_int8_labels_agree_with_fp32_on_the_test_split():
                         for lb in LABELS])
 
     assert macro_f1(fp32) - macro_f1(int8) <= 0.01
+
+
+def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model):
+    """A CRM plugin's process: load + classify (evidence included) with the int8 files
+    already built (by the first subprocess) never imports the training stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys, salesnlp; "
+            f"clf = salesnlp.load({str(tiny_model)!r}, precision='int8'); "
+            "r = clf.classify_many(['Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.', "
+            "'Katsotaan syksyllä.'] * 3); "
+            "print(clf.precision, sorted(m for m in ('torch', 'spacy', 'sklearn', 'scipy', "
+            "'transformers') if m in sys.modules))")
+    for _ in range(2):  # the first run may build the int8 files, which needs torch
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.strip().splitlines()[-1]
+    assert out == "int8 []"
