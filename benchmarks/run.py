@@ -491,7 +491,10 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
     out = {}
 
     def measure(name, network):
-        clf = Classifier(network, fp32.note_tokenizer, fp32.config, fp32.pad_id, fp32.path,
+        # ONNX candidates read the fast path's (compact-vocabulary) embedding table, so they
+        # take its tokenizer; the PyTorch one the full model's.
+        source = int8 if isinstance(network, Int8Network) else fp32
+        clf = Classifier(network, source.note_tokenizer, fp32.config, source.pad_id, fp32.path,
                          precision=name)
         clf.ngram, clf.ngram_weight = fp32.ngram, fp32.ngram_weight
         res = clf.classify_many([n.text for n in test], batch_size=32)
