@@ -167,16 +167,16 @@ def words_note(notes, n_words: int, lang: str = "et") -> str:
 
 # -- in-process measurements ---------------------------------------------------------------
 
-def latency(fn, texts, repeats: int) -> dict:
-    for t in texts[:3]:  # warm-up
+def latency(fn, texts, repeats: int, warm_up: int = 3) -> dict:
+    for t in texts[:warm_up]:
         fn(t)
     times = []
     for _ in range(repeats):
         for t in texts:
-            start = time.perf_counter()
+            start = time.perf_counter_ns()
             fn(t)
-            times.append(time.perf_counter() - start)
-    return {"median_ms": _median(times) * 1e3, "p95_ms": _p95(times) * 1e3, "n": len(times)}
+            times.append(time.perf_counter_ns() - start)
+    return {"median_ms": _median(times) / 1e6, "p95_ms": _p95(times) / 1e6, "n": len(times)}
 
 
 def throughput(fn, texts, batch_size: int, repeats: int) -> dict:
@@ -207,15 +207,9 @@ def macro_f1(notes, predicted: list[tuple[str, ...]], labels) -> float:
 def detect_language_latency(texts, repeats: int) -> dict:
     from salesnlp.language import detect_language
 
-    for t in texts[:20]:
-        detect_language(t)
-    times = []
-    for _ in range(repeats):
-        for t in texts:
-            start = time.perf_counter_ns()
-            detect_language(t)
-            times.append(time.perf_counter_ns() - start)
-    return {"median_us": _median(times) / 1e3, "p95_us": _p95(times) / 1e3, "n": len(times)}
+    timed = latency(detect_language, texts, repeats, warm_up=20)
+    return {"median_us": timed["median_ms"] * 1e3, "p95_us": timed["p95_ms"] * 1e3,
+            "n": timed["n"]}
 
 
 # -- fresh-process measurements --------------------------------------------------------------

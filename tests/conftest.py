@@ -3,7 +3,44 @@ normal cache (``$SALESNLP_HOME`` or ``~/.cache/salesnlp``) and reused."""
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+import threading
+
 import pytest
+
+HEAVY_MODULES = ("torch", "spacy", "sklearn", "scipy", "transformers")
+
+
+def heavy_modules_imported_by(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; which of :data:`HEAVY_MODULES` it imported."""
+    probe = f"{code}\nimport sys; print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()
+    return ast.literal_eval(out[-1])
+
+
+def scores_from_threads(classify, texts: list[str], n_threads: int = 6) -> list[list[dict]]:
+    """Each of ``n_threads`` threads classifies all ``texts`` at once; their score dicts.
+    The first error raised in a thread is raised here."""
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            results[worker] = [classify(t).scores for t in texts]
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(n_threads)]
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_NOTES, tiny_notes
+from conftest import TINY_NOTES, scores_from_threads, tiny_notes
 
 from salesnlp.classifier import Classifier
 from salesnlp.errors import ModelLoadError
@@ -174,22 +173,7 @@ def test_classify_many_matches_classify_and_keeps_order(classifier):
 def test_thread_safety(classifier):
     texts = [t for group in NOTES.values() for t in group] * 3
     expected = [r.scores for r in classifier.classify_many(texts)]
-    results: dict[int, list] = {}
-    errors = []
-
-    def work(worker: int) -> None:
-        try:
-            results[worker] = [classifier.classify(t).scores for t in texts]
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for scores in results.values():
+    for scores in scores_from_threads(classifier.classify, texts):
         for got, want in zip(scores, expected, strict=True):
             assert all(abs(got[k] - want[k]) < 1e-4 for k in LABELS)
 

@@ -7,12 +7,12 @@ No test here is timed: speed is measured by ``python -m benchmarks.run``.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import heavy_modules_imported_by, scores_from_threads
 
 from salesnlp import fastpath
 from salesnlp.classifier import DEFAULT_MODEL_NAME, Classifier
@@ -157,22 +157,7 @@ def test_int8_is_thread_safe(tiny_model, cache):
     clf = Classifier.load(tiny_model, precision="int8")
     texts = [t for t in TEXTS if t.strip()] * 3
     expected = [r.scores for r in clf.classify_many(texts)]
-    results: dict[int, list] = {}
-    errors: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        try:
-            results[worker] = [clf.classify(t).scores for t in texts]
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for got in results.values():
+    for got in scores_from_threads(clf.classify, texts):
         for a, b in zip(got, expected, strict=True):
             assert all(abs(a[k] - b[k]) < 1e-4 for k in LABELS)
 
@@ -282,16 +267,9 @@ def test_int8_labels_agree_with_fp32_on_the_test_split():
 def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model):
     """A CRM plugin's process: load + classify (evidence included) with the int8 files
     already built (by the first subprocess) never imports the training stack."""
-    import subprocess
-    import sys
-
-    code = ("import sys, salesnlp; "
-            f"clf = salesnlp.load({str(tiny_model)!r}, precision='int8'); "
-            "r = clf.classify_many(['Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.', "
-            "'Katsotaan syksyllä.'] * 3); "
-            "print(clf.precision, sorted(m for m in ('torch', 'spacy', 'sklearn', 'scipy', "
-            "'transformers') if m in sys.modules))")
-    for _ in range(2):  # the first run may build the int8 files, which needs torch
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout.strip().splitlines()[-1]
-    assert out == "int8 []"
+    code = (f"import salesnlp; clf = salesnlp.load({str(tiny_model)!r}, precision='int8'); "
+            "assert clf.precision == 'int8'; "
+            "clf.classify_many(['Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.', "
+            "'Katsotaan syksyllä.'] * 3)")
+    heavy_modules_imported_by(code)  # the first run may build the int8 files (needs torch)
+    assert heavy_modules_imported_by(code) == []

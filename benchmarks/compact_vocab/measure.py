@@ -65,8 +65,7 @@ EXTRA: dict[str, list[str]] = {
     ],
 }
 
-_PROBE = r"""
-import sys, time
+_RSS = r"""
 def rss():
     d = {}
     for line in open("/proc/self/status"):
@@ -74,6 +73,10 @@ def rss():
         if k in ("VmRSS", "VmHWM"):
             d[k] = int(v.split()[0]) / 1024
     return d
+"""
+
+_PROBE = _RSS + r"""
+import sys, time
 import tokenizers
 before = rss()["VmRSS"]
 t = time.perf_counter()
@@ -85,15 +88,8 @@ print(before, after["VmRSS"], after["VmHWM"], load)
 """
 
 
-_PROBE_BUILD = r"""
+_PROBE_BUILD = _RSS + r"""
 import json, sys, time
-def rss():
-    d = {}
-    for line in open("/proc/self/status"):
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM"):
-            d[k] = int(v.split()[0]) / 1024
-    return d
 import tokenizers
 from salesnlp.compact_vocab import compact_base_tokenizer
 before = rss()["VmRSS"]
