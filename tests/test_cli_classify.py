@@ -2,7 +2,7 @@
 
 The CLI runs in subprocesses against the tiny random model (``SALESNLP_MODEL``);
 the finer points of the streaming engine run in-process through
-:func:`salesnlp.batch_io.classify_stream`.
+:func:`salesnlp.integrations.files.classify_stream`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from salesnlp.batch_io import (
+from salesnlp.inference.classifier import Classifier
+from salesnlp.integrations.files import (
     OUTPUT_COLUMNS,
     BatchUsageError,
     MalformedRowError,
     classify_stream,
 )
-from salesnlp.classifier import Classifier
 from salesnlp.labels import LABELS
 
 NOTES = [

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
-from salesnlp.compact_vocab import (
+from salesnlp.encoder.compact_vocab import (
     always_kept,
     compact_base_tokenizer,
     compact_tokenizer,
@@ -154,7 +154,7 @@ def shipped(base_dir):
 
 
 def test_shipped_keep_list_matches_on_reference_notes(shipped):
-    from salesnlp.corpus import load_corpus
+    from salesnlp.corpus.notes import load_corpus
 
     full, tok, old_ids, spec = shipped
     assert spec["keep_ids"] == sorted(set(spec["keep_ids"]))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from salesnlp.corpus import Note, corpus_stats, load_corpus, validate_corpus
+from salesnlp.corpus.notes import Note, corpus_stats, load_corpus, validate_corpus
+from salesnlp.corpus.splitting import assign_splits, leaks_across_splits, near_duplicate_pairs
 from salesnlp.errors import CorpusError
 from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
-from salesnlp.splitting import assign_splits, leaks_across_splits, near_duplicate_pairs
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GOOD = {"id": "fi-1", "lang": "fi", "text": "Ei kertonut, kuka voitti kilpailutuksen.",

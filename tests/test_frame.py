@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salesnlp.batch_io import OUTPUT_COLUMNS
-from salesnlp.classifier import Classifier
+from salesnlp.inference.classifier import Classifier
+from salesnlp.integrations.files import OUTPUT_COLUMNS
 from salesnlp.labels import LABELS
 
 pd = pytest.importorskip("pandas")
@@ -47,7 +47,7 @@ def test_returns_a_new_frame_with_the_cli_columns(classifier):
 
 
 def test_missing_cells_give_neutral_rows(classifier):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     df = pd.DataFrame({"note": [NOTES[0], None, np.nan, "", pd.NA]}, dtype=object)
     out = classify_frame(df, model=classifier)
@@ -59,7 +59,7 @@ def test_missing_cells_give_neutral_rows(classifier):
 
 
 def test_string_dtype_column_and_chunking_and_progress(classifier, monkeypatch, capsys):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     df = pd.DataFrame({"text": pd.array(NOTES * 5 + [None], dtype="string")})
     sizes = []
@@ -77,21 +77,21 @@ def test_string_dtype_column_and_chunking_and_progress(classifier, monkeypatch, 
 
 
 def test_model_as_a_path(tiny_model):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     out = classify_frame(pd.DataFrame({"note": NOTES[:1]}), model=str(tiny_model))
     assert out.iloc[0]["language"] == "et"
 
 
 def test_empty_frame(classifier):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     out = classify_frame(pd.DataFrame({"note": pd.Series([], dtype=object)}), model=classifier)
     assert list(out.columns) == ["note", *OUTPUT_COLUMNS] and len(out) == 0
 
 
 def test_clear_errors(classifier):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     with pytest.raises(KeyError, match=r"no column 'note'.*\['text'\]"):
         classify_frame(pd.DataFrame({"text": NOTES}), model=classifier)
@@ -106,7 +106,7 @@ def test_clear_errors(classifier):
 
 
 def test_existing_output_column_is_replaced_with_a_warning(classifier):
-    from salesnlp.frame import classify_frame
+    from salesnlp.integrations.pandas import classify_frame
 
     df = pd.DataFrame({"note": NOTES[:2], "language": ["xx", "yy"]})
     with pytest.warns(UserWarning, match="replaces the existing column"):

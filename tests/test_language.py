@@ -1,4 +1,4 @@
-"""Tests of salesnlp.language: the language detector for sellers' notes."""
+"""Tests of salesnlp.langid.detector: the language detector for sellers' notes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 import salesnlp
-from salesnlp.language import (
+from salesnlp.langid.detector import (
     SUPPORTED_LANGUAGES,
     LanguageGuess,
     LanguageSpan,
@@ -280,7 +280,7 @@ def _reference_normalise(text):
     import re
     import unicodedata
 
-    from salesnlp import language as L
+    from salesnlp.langid import detector as L
 
     text = L._NOISE.sub(" ", text)
     tokens = L._TOKEN.findall(text)
@@ -294,7 +294,7 @@ def _reference_normalise(text):
 
 @pytest.mark.parametrize("text", _MIXED + ["", "ŞŢ şţ ’ʼ`´", "ab CD ef", "AB CD ef", "Ǆemal ǅ"])
 def test_normalise_matches_reference(text):
-    from salesnlp.language import normalise
+    from salesnlp.langid.detector import normalise
 
     assert normalise(text) == _reference_normalise(text)
 
@@ -302,7 +302,7 @@ def test_normalise_matches_reference(text):
 def test_per_word_sums_match_the_feature_rows(monkeypatch):
     import numpy as np
 
-    from salesnlp import language as L
+    from salesnlp.langid import detector as L
 
     model = L._model()
     for cold in (True, False):
@@ -329,7 +329,7 @@ def test_per_word_sums_match_the_feature_rows(monkeypatch):
 
 
 def test_thread_safe_while_the_word_cache_is_cleared(monkeypatch):
-    from salesnlp import language as L
+    from salesnlp.langid import detector as L
 
     texts = _MIXED + [f"Klient {i} ootab pakkumist number{i}" for i in range(40)]
     expected = [detect_language(t) for t in texts]

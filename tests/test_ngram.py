@@ -7,7 +7,8 @@ import pytest
 from conftest import heavy_modules_imported_by
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from salesnlp.ngram import VECTORIZER_PARAMS, CharNgramFeatures, CharNgramModel
+from salesnlp.inference.ngram import VECTORIZER_PARAMS, CharNgramFeatures, CharNgramModel
+from salesnlp.training.ngram import fit_char_ngrams
 
 TRAIN = ["Ei öelnud, kes hanke võitis.", "Katsotaan syksyllä uudestaan.",
          "Не сказав, хто виграв тендер.", "Vedem după vară, nu știu.",
@@ -43,7 +44,7 @@ def test_ngrams_match_scikit_learn_analyzer():
 
 def test_rows_match_scikit_learn_transform():
     y = np.array([[i % 2, (i // 2) % 2, int(i > 5)] for i in range(len(TRAIN))])
-    model = CharNgramModel.fit(TRAIN, y)
+    model = fit_char_ngrams(TRAIN, y)
     reference = _sklearn(model.features.vocabulary, model.features.idf)
     expected = reference.transform(TRAIN + PROBES).toarray()
     np.testing.assert_allclose(_dense(model.features, TRAIN + PROBES), expected, atol=1e-12)
@@ -54,7 +55,7 @@ def test_shipped_model_logits_match_scikit_learn():
 
     from safetensors.numpy import load_file
 
-    from salesnlp.classifier import default_model_path
+    from salesnlp.inference.model_dir import default_model_path
 
     model_dir = default_model_path()
     facts = json.loads((model_dir / "ngram.json").read_text(encoding="utf-8"))
@@ -76,6 +77,6 @@ def test_unsupported_settings_are_refused():
 
 
 def test_predicting_does_not_import_scikit_learn():
-    code = ("import numpy as np; from salesnlp.ngram import CharNgramFeatures; "
+    code = ("import numpy as np; from salesnlp.inference.ngram import CharNgramFeatures; "
             "CharNgramFeatures(['a', ' a '], np.ones(2)).row('a b')")
     assert "sklearn" not in heavy_modules_imported_by(code)

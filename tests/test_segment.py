@@ -8,8 +8,8 @@ from importlib import resources
 import pytest
 from conftest import heavy_modules_imported_by
 
-from salesnlp.corpus import load_corpus
-from salesnlp.segment import export_spacy_rules, sentence_spans, spacy_sentence_spans
+from salesnlp.corpus.notes import load_corpus
+from salesnlp.prepare.sentences import export_spacy_rules, sentence_spans, spacy_sentence_spans
 
 TRICKY = [
     ("fi", "Soitin.Ei vastannut"), ("fi", "ok... sitten"), ("fi", "Hinta 12.11. klo 10 ok"),
@@ -75,5 +75,6 @@ def test_stored_rules_match_the_installed_spacy():
 
 
 def test_splitting_does_not_import_spacy_or_torch():
-    code = "from salesnlp.segment import sentence_spans; sentence_spans('Yks. Kaks.', 'fi')"
+    code = ("from salesnlp.prepare.sentences import sentence_spans; "
+            "sentence_spans('Yks. Kaks.', 'fi')")
     assert not {"spacy", "torch"} & set(heavy_modules_imported_by(code))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import salesnlp
-from salesnlp.classifier import DEFAULT_MODEL_NAME
+from salesnlp.inference.model_dir import DEFAULT_MODEL_NAME
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
 pytestmark = pytest.mark.skipif(not (MODEL / "config.json").is_file(),

@@ -19,7 +19,7 @@ TEXT = "Katsotaan syksyllä, ei päivämäärää. Kolm kirja, vastust pole.\nEi
 
 @pytest.fixture(scope="module")
 def nlp(tiny_model):
-    import salesnlp.spacy_component  # noqa: F401 - registers the factory in this process
+    import salesnlp.integrations.spacy  # noqa: F401 - registers the factory in this process
 
     nlp = spacy.blank("fi")
     nlp.add_pipe("sentencizer")
@@ -53,7 +53,7 @@ def test_entry_point_works_in_a_fresh_process_without_importing_salesnlp(tiny_mo
 
 
 def test_doc_and_sentence_attributes(nlp):
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
 
     classifier: Classifier = nlp.get_pipe("salesnlp").classifier
     doc = nlp(TEXT)
@@ -70,7 +70,7 @@ def test_doc_and_sentence_attributes(nlp):
 
 
 def test_without_sentences_only_the_doc_is_classified(tiny_model):
-    import salesnlp.spacy_component  # noqa: F401
+    import salesnlp.integrations.spacy  # noqa: F401
 
     nlp = spacy.blank("et")
     nlp.add_pipe("salesnlp", config={"model": str(tiny_model)})
@@ -113,7 +113,7 @@ def test_results_survive_serialization(nlp):
 def test_extensions_are_declared_once_and_redeclaring_is_safe(nlp, tiny_model):
     from spacy.tokens import Doc
 
-    from salesnlp.spacy_component import declare_extensions
+    from salesnlp.integrations.spacy import declare_extensions
 
     getter = Doc.get_extension("salesnlp")
     declare_extensions()
@@ -125,7 +125,7 @@ def test_extensions_are_declared_once_and_redeclaring_is_safe(nlp, tiny_model):
 
 
 def test_config_is_validated(tiny_model):
-    import salesnlp.spacy_component  # noqa: F401
+    import salesnlp.integrations.spacy  # noqa: F401
 
     nlp = spacy.blank("ro")
     with pytest.raises(Exception, match="batch_size"):

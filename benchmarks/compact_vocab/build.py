@@ -26,7 +26,8 @@ sellers often type without them), counted apart as ``fold`` variants. A Unigram 
 every word on its own (``Metaspace`` pre-tokenizer), so counting pieces over unique words gives
 exactly the pieces of the texts' best segmentations.
 
-Selection: the always-kept pieces (:func:`salesnlp.compact_vocab.always_kept`), every piece of
+Selection: the always-kept pieces
+(:func:`salesnlp.encoder.compact_vocab.always_kept`), every piece of
 the corpus notes, and per source every piece used by at least ``k`` distinct words of it
 (``--k-text`` for text sources, ``--k-dict`` for dictionaries, ``--k-fold`` for diacritic-free
 variants). ``--sweep`` measures size against agreement on the corpus *dev* notes with a keep-list
@@ -334,7 +335,7 @@ def expand_affixes(dic: Path, aff: Path) -> Iterator[str]:
 
 
 def corpus_notes(splits: tuple[str, ...]) -> list:
-    from salesnlp.corpus import load_corpus
+    from salesnlp.corpus.notes import load_corpus
 
     return [n for n in load_corpus(REPO / "corpus") if n.split in splits]
 
@@ -525,7 +526,7 @@ def by_language(full, compact, old_ids, notes) -> dict[str, dict[str, float]]:
 # --- main -------------------------------------------------------------------------------------
 
 def base_tokenizer_path() -> Path:
-    from salesnlp.base_encoder import resolve_base
+    from salesnlp.encoder.base import resolve_base
 
     return Path(resolve_base(None)) / "tokenizer.json"
 
@@ -582,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     provenance.update(sources.package_versions())
     spec = {
         "description": "Ids of the base tokenizer's pieces kept in the compact vocabulary "
-                       "(salesnlp.compact_vocab); built by benchmarks/compact_vocab/build.py.",
+                       "(salesnlp.encoder.compact_vocab); built by "
+                       "benchmarks/compact_vocab/build.py.",
         "base_tokenizer_sha256": sha,
         "base_vocab_size": len(base_json["model"]["vocab"]),
         "n_pieces": len(keep),

@@ -91,7 +91,7 @@ print(before, after["VmRSS"], after["VmHWM"], load)
 _PROBE_BUILD = _RSS + r"""
 import json, sys, time
 import tokenizers
-from salesnlp.compact_vocab import compact_base_tokenizer
+from salesnlp.encoder.compact_vocab import compact_base_tokenizer
 before = rss()["VmRSS"]
 t = time.perf_counter()
 new_json, old_ids = compact_base_tokenizer(sys.argv[1])

@@ -36,7 +36,7 @@ def make_tools(names: list[str]) -> dict[str, Callable[[str], str]]:
     """Build ``{name: text -> ISO 639-1 code or 'und'}`` for the requested tools."""
     tools: dict[str, Callable[[str], str]] = {}
     if "ours" in names:
-        from salesnlp.language import detect_language
+        from salesnlp.langid.detector import detect_language
 
         tools["ours"] = lambda t: detect_language(t).language
     if "langdetect" in names:

@@ -22,24 +22,24 @@ from salesnlp.labels import LABELS
 
 # Public name -> module that defines it; resolved lazily on first access.
 _LAZY_EXPORTS: dict[str, str] = {
-    "detect_language": "salesnlp.language",
-    "detect_languages": "salesnlp.language",
-    "LanguageGuess": "salesnlp.language",
-    "LanguageSpan": "salesnlp.language",
-    "SUPPORTED_LANGUAGES": "salesnlp.language",
+    "detect_language": "salesnlp.langid.detector",
+    "detect_languages": "salesnlp.langid.detector",
+    "LanguageGuess": "salesnlp.langid.detector",
+    "LanguageSpan": "salesnlp.langid.detector",
+    "SUPPORTED_LANGUAGES": "salesnlp.langid.detector",
     "classify": "salesnlp.api",
     "classify_many": "salesnlp.api",
     "load": "salesnlp.api",
-    "Classifier": "salesnlp.classifier",
+    "Classifier": "salesnlp.inference.classifier",
     "Classification": "salesnlp.results",
     "Evidence": "salesnlp.results",
-    "train": "salesnlp.training",
-    "TrainingConfig": "salesnlp.training",
-    "evaluate": "salesnlp.evaluation",
-    "build_base": "salesnlp.base_encoder",
-    "load_corpus": "salesnlp.corpus",
-    "classify_frame": "salesnlp.frame",
-    "validate_corpus": "salesnlp.corpus",
+    "train": "salesnlp.training.trainer",
+    "TrainingConfig": "salesnlp.training.trainer",
+    "evaluate": "salesnlp.evaluation.evaluate",
+    "build_base": "salesnlp.encoder.base",
+    "load_corpus": "salesnlp.corpus.notes",
+    "classify_frame": "salesnlp.integrations.pandas",
+    "validate_corpus": "salesnlp.corpus.notes",
 }
 
 __all__ = ["LABELS", "SalesNLPError", "__version__", *_LAZY_EXPORTS]
@@ -60,12 +60,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from salesnlp.api import classify, classify_many, load
-    from salesnlp.base_encoder import build_base
-    from salesnlp.classifier import Classifier
-    from salesnlp.corpus import load_corpus, validate_corpus
-    from salesnlp.evaluation import evaluate
-    from salesnlp.frame import classify_frame
-    from salesnlp.language import (
+    from salesnlp.corpus.notes import load_corpus, validate_corpus
+    from salesnlp.encoder.base import build_base
+    from salesnlp.evaluation.evaluate import evaluate
+    from salesnlp.inference.classifier import Classifier
+    from salesnlp.integrations.pandas import classify_frame
+    from salesnlp.langid.detector import (
         SUPPORTED_LANGUAGES,
         LanguageGuess,
         LanguageSpan,
@@ -73,4 +73,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         detect_languages,
     )
     from salesnlp.results import Classification, Evidence
-    from salesnlp.training import TrainingConfig, train
+    from salesnlp.training.trainer import TrainingConfig, train

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from salesnlp.classifier import Classifier
+from salesnlp.inference.classifier import Classifier
 from salesnlp.results import Classification
 
 _default: Classifier | None = None

@@ -17,8 +17,8 @@ EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
 
 def _cmd_build_base(args: argparse.Namespace) -> int:
-    from salesnlp.base_encoder import build_base
     from salesnlp.cache import check_manifest
+    from salesnlp.encoder.base import build_base
 
     path = build_base(force=args.force)
     if args.verify:
@@ -38,7 +38,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_corpus_validate(args: argparse.Namespace) -> int:
-    from salesnlp.corpus import validate_corpus
+    from salesnlp.corpus.notes import validate_corpus
 
     report = validate_corpus(args.path, check_language=not args.no_language_check,
                              require_split=not args.no_split)
@@ -50,7 +50,7 @@ def _cmd_corpus_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_corpus_stats(args: argparse.Namespace) -> int:
-    from salesnlp.corpus import corpus_stats, format_stats, load_corpus
+    from salesnlp.corpus.notes import corpus_stats, format_stats, load_corpus
 
     stats = corpus_stats(load_corpus(args.path))
     print(dump_json(stats) if args.json else format_stats(stats))
@@ -60,8 +60,8 @@ def _cmd_corpus_stats(args: argparse.Namespace) -> int:
 def _cmd_corpus_split(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from salesnlp.corpus import load_corpus
-    from salesnlp.splitting import assign_splits, write_by_language
+    from salesnlp.corpus.notes import load_corpus
+    from salesnlp.corpus.splitting import assign_splits, write_by_language
 
     ratios = tuple(float(r) for r in args.ratios.split(","))
     if len(ratios) != 3:
@@ -104,7 +104,7 @@ def _add_corpus(sub) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from salesnlp.training import TrainingConfig, train
+    from salesnlp.training.trainer import TrainingConfig, train
 
     config = TrainingConfig(
         base_model=args.base, method=args.method, train_layers=args.train_layers,
@@ -120,9 +120,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _evaluate_into_card(model_dir, corpus) -> int:
-    from salesnlp.evaluation import evaluate, format_report, write_report
-    from salesnlp.model_card import write_model_card
-    from salesnlp.serialization import read_model_dir
+    from salesnlp.evaluation.evaluate import evaluate, format_report, write_report
+    from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.training.model_card import write_model_card
 
     report = evaluate(model_dir, corpus, "test", precision="fp32")
     write_report(report, model_dir)
@@ -132,7 +132,7 @@ def _evaluate_into_card(model_dir, corpus) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from salesnlp.evaluation import (
+    from salesnlp.evaluation.evaluate import (
         evaluate,
         format_lolo,
         format_report,
@@ -141,7 +141,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     if args.leave_one_language_out:
-        from salesnlp.training import TrainingConfig
+        from salesnlp.training.trainer import TrainingConfig
 
         config = TrainingConfig(epochs=args.epochs) if args.epochs else TrainingConfig()
         result = leave_one_language_out(args.corpus, config, work_dir=args.work_dir,
@@ -162,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from salesnlp.language import detect_language
+    from salesnlp.langid.detector import detect_language
 
     texts = args.text or [line.rstrip("\n") for line in sys.stdin]
     for text in texts:
@@ -261,7 +261,7 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from salesnlp.batch_io import BatchUsageError, classify_stream, summary
+    from salesnlp.integrations.files import BatchUsageError, classify_stream, summary
 
     def load():
         from salesnlp.api import load as load_model

@@ -20,7 +20,7 @@ _FALLBACK_NOTES = {
 
 def demo_notes(corpus: Path | None = None, per_language: int = 2, seed: int = 7) -> list:
     """Notes from the corpus test split (two per language), or built-in ones."""
-    from salesnlp.corpus import load_corpus
+    from salesnlp.corpus.notes import load_corpus
 
     corpus = corpus or Path(__file__).resolve().parents[2] / "corpus"
     if not corpus.is_dir():
@@ -39,7 +39,7 @@ def demo_notes(corpus: Path | None = None, per_language: int = 2, seed: int = 7)
 
 def run_demo(model: str | None = None) -> None:
     """Load the shipped (or given) model and print language, labels, scores and evidence."""
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
 
     start = time.perf_counter()
     classifier = Classifier.load(model)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from salesnlp.corpus import SPLITS, Note, label_set_name
+from salesnlp.corpus.notes import SPLITS, Note, label_set_name
 
 NEAR_DUPLICATE_JACCARD = 0.7
 _SPACES = re.compile(r"\s+")

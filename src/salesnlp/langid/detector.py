@@ -6,7 +6,7 @@ A compact, self-contained detector: a multinomial naive Bayes model over charact
 five supported languages) and an open-set threshold. Pure Python + numpy, deterministic,
 thread-safe; the model (``data/langid.safetensors`` + ``data/langid.json``) is loaded once, lazily.
 
->>> from salesnlp.language import detect_language
+>>> from salesnlp.langid.detector import detect_language
 >>> g = detect_language("Helistan homme tagasi")
 >>> g.language, g.supported                     # doctest: +SKIP
 ('et', True)

@@ -15,19 +15,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from salesnlp.errors import ModelLoadError
 from salesnlp.labels import LABELS
 
-if TYPE_CHECKING:
-    import torch
-
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+DEFAULT_MODEL_NAME = "salesnlp-e5-small-v1"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -67,12 +64,12 @@ class ModelConfig:
                    dict(data.get("ensemble") or {}))
 
 
-def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, torch.Tensor]) -> None:
+def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, np.ndarray]) -> None:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-    from safetensors.torch import save_file
+    from safetensors.numpy import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()},
               str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "salesnlp"})
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
 
@@ -112,48 +109,7 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.nda
     return config, tensors
 
 
-def build_model(config: ModelConfig, tensors: dict[str, np.ndarray | torch.Tensor]):
-    """Rebuild the inference network (LoRA merged) and its tokenizer from a saved model."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from salesnlp.base_encoder import resolve_base
-    from salesnlp.lora import merge_lora
-    from salesnlp.modeling import NoteClassifierModel
-
-    base_path = resolve_base(config.base_model)
-    _check_base_identity(config, base_path)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        encoder = AutoModel.from_pretrained(base_path)
-        tokenizer = AutoTokenizer.from_pretrained(base_path)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    model = NoteClassifierModel(encoder, len(config.labels))
-    tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
-               for k, v in tensors.items()}
-    encoder_tensors = {k[len("encoder."):]: v for k, v in tensors.items()
-                       if k.startswith("encoder.")}
-    lora = {k: v for k, v in encoder_tensors.items() if ".lora_" in k}
-    full = {k: v for k, v in encoder_tensors.items() if ".lora_" not in k}
-    if full:
-        result = encoder.load_state_dict(full, strict=False)
-        if result.unexpected_keys:
-            raise ModelLoadError(
-                f"weights do not fit the base encoder: {result.unexpected_keys[:3]}")
-    if lora:
-        merge_lora(encoder, lora, float(config.adaptation["scale"]))
-    model.head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, tokenizer
-
-
-def _check_base_identity(config: ModelConfig, base_path: str) -> None:
+def check_base_identity(config: ModelConfig, base_path: str) -> None:
     manifest = Path(base_path) / "MANIFEST.json"
     if not config.base_sha256 or not manifest.is_file():
         return
@@ -171,3 +127,17 @@ def base_sha256(base_path: str) -> str | None:
     if not manifest.is_file():
         return None
     return json.loads(manifest.read_text())["files"].get(WEIGHTS_FILE, {}).get("sha256")
+
+
+def default_model_path() -> Path:
+    """``$SALESNLP_MODEL`` if set, else the model shipped with the library (``models/``)."""
+    import os
+
+    if os.environ.get("SALESNLP_MODEL"):
+        return Path(os.environ["SALESNLP_MODEL"]).expanduser()
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "models" / DEFAULT_MODEL_NAME,
+                      here.parents[1] / "models" / DEFAULT_MODEL_NAME):
+        if candidate.is_dir():
+            return candidate
+    return here.parents[3] / "models" / DEFAULT_MODEL_NAME

@@ -6,10 +6,10 @@ network that turns token windows into token states:
 - ``"fp32"``: the fine-tuned PyTorch model exactly as trained (the plain path);
 - ``"int8"``: the encoder layers as an int8 ONNX graph run by ONNX Runtime
   (activations quantised per token at run time, weights per column; see
-  :mod:`salesnlp.exporters.onnx`), word embeddings from an int8 table (one
+  :mod:`salesnlp.export.onnx`), word embeddings from an int8 table (one
   scale per row) memory-mapped from disk, pooling and the head in fp32 as before.
   The tokenizer and the table keep only the 92,908 of 250,002 vocabulary pieces
-  that text in our languages uses (:mod:`salesnlp.compact_vocab`; 98.8 % of the
+  that text in our languages uses (:mod:`salesnlp.encoder.compact_vocab`; 98.8 % of the
   test notes tokenize identically, the others fall back to shorter pieces).
   This path imports neither PyTorch, spaCy nor scikit-learn;
 - ``"auto"`` (default): ``"int8"`` when ``onnxruntime`` and ``onnx`` are
@@ -36,14 +36,10 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from salesnlp.errors import ModelLoadError
-
-if TYPE_CHECKING:
-    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +97,6 @@ class Int8Embedding:
         self.rows = rows
         self.scales = scales.astype(np.float32, copy=False)
 
-    @classmethod
-    def from_weight(cls, weight: torch.Tensor | np.ndarray) -> Int8Embedding:
-        w = weight.detach().float().numpy() if hasattr(weight, "detach") else \
-            np.asarray(weight, dtype=np.float32)
-        absmax = np.abs(w).max(axis=1)
-        scales = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
-        rows = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
-        return cls(rows, scales)
-
     @property
     def shape(self) -> tuple[int, int]:
         return self.rows.shape
@@ -117,15 +104,6 @@ class Int8Embedding:
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         """fp32 vectors ``[*ids.shape, hidden]`` of the given token ids."""
         return self.rows[ids].astype(np.float32) * self.scales[ids][..., None]
-
-    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        return torch.from_numpy(self.lookup(ids.numpy()))
-
-    def save(self, directory: Path) -> None:
-        np.save(directory / EMB_ROWS_FILE, self.rows)
-        np.save(directory / EMB_SCALES_FILE, self.scales)
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> Int8Embedding:
@@ -137,7 +115,7 @@ class Int8Embedding:
 # -- the network ------------------------------------------------------------------------
 
 class Int8Network:
-    """The int8 network behind :class:`~salesnlp.classifier.Classifier`: token states from
+    """The int8 network behind :class:`~salesnlp.inference.classifier.Classifier`: token states from
     the int8 graph, and the same fp32 head as the PyTorch model. Needs no PyTorch."""
 
     def __init__(self, session, embedding: Int8Embedding, head_weight: np.ndarray,
@@ -150,7 +128,7 @@ class Int8Network:
 
     def token_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Last hidden states ``[windows, length, hidden]`` (float32)."""
-        from salesnlp.exporters.runtime import INPUT_EMBEDS, INPUT_MASK, OUTPUT_STATES
+        from salesnlp.inference.onnx_runtime import INPUT_EMBEDS, INPUT_MASK, OUTPUT_STATES
 
         ids = np.asarray(input_ids)
         mask = np.asarray(attention_mask).astype(np.int64, copy=False)
@@ -173,13 +151,11 @@ def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
 
     Returns:
         ``(network, hf_tokenizer, used_precision)``; ``network`` is an
-        :class:`Int8Network` or a :class:`~salesnlp.modeling.TorchNetwork`.
+        :class:`Int8Network` or a :class:`~salesnlp.inference.torch_model.TorchNetwork`.
 
     Raises:
         ModelLoadError: ``precision="int8"`` was asked for and cannot be provided.
     """
-    from salesnlp.serialization import build_model
-
     check_precision(precision)
     if precision != "fp32":
         try:
@@ -191,7 +167,7 @@ def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
                                      hint="`pip install onnxruntime onnx`, or load with "
                                           "precision='fp32'") from None
             logger.info("int8 fast path unavailable (%s); using fp32", exc)
-    from salesnlp.modeling import TorchNetwork
+    from salesnlp.inference.torch_model import TorchNetwork, build_model
 
     model, tokenizer = build_model(config, tensors)
     return TorchNetwork(model), tokenizer, "fp32"
@@ -206,7 +182,7 @@ def fastpath_root(cache_dir: Path | None = None) -> Path:
 def cache_key(config, model_dir: Path, base_path: str) -> str:
     """Checksum of everything the int8 files are derived from."""
     from salesnlp.cache import sha256_file
-    from salesnlp.serialization import WEIGHTS_FILE, base_sha256
+    from salesnlp.inference.model_dir import WEIGHTS_FILE, base_sha256
 
     facts = {
         "recipe": RECIPE,
@@ -222,7 +198,7 @@ def cache_key(config, model_dir: Path, base_path: str) -> str:
 def _keep_list_sha256() -> str | None:
     from importlib import resources
 
-    from salesnlp.compact_vocab import KEEP_LIST_RESOURCE
+    from salesnlp.encoder.compact_vocab import KEEP_LIST_RESOURCE
 
     try:
         data = resources.files("salesnlp").joinpath("data", KEEP_LIST_RESOURCE).read_bytes()
@@ -235,11 +211,11 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
               cache_dir: Path | None = None):
     """Load (building on first use) the int8 network of a saved model."""
     _require_packages()
-    from salesnlp.base_encoder import resolve_base
-    from salesnlp.serialization import _check_base_identity
+    from salesnlp.encoder.base import resolve_base
+    from salesnlp.inference.model_dir import check_base_identity
 
     base_path = resolve_base(config.base_model)
-    _check_base_identity(config, base_path)
+    check_base_identity(config, base_path)
     model_type, positions = _encoder_kind(base_path)
     if model_type != "bert" or positions != "absolute":
         raise FastPathUnavailable(f"the encoder is a {model_type!r}, not a BERT")
@@ -248,7 +224,7 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
         if attempt or not entry_is_sound(entry):
             with _build_lock:
                 if attempt or not entry_is_sound(entry):
-                    build_entry(config, tensors, entry)
+                    _build(config, tensors, entry)
         try:
             session, embedding = _open_entry(entry)
             _touch(entry)
@@ -262,6 +238,14 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
     tokenizer = _tokenizer(entry, base_path)
     return Int8Network(session, embedding, tensors["head.weight"], tensors["head.bias"],
                        entry), tokenizer
+
+
+def _build(config, tensors: dict[str, np.ndarray], entry: Path) -> None:
+    """Build a missing or damaged entry: the one place where loading triggers the named
+    build step of :mod:`salesnlp.export.int8` (serving from a built entry never imports it)."""
+    from salesnlp.export.int8 import build_entry
+
+    build_entry(config, tensors, entry)
 
 
 def entry_is_sound(entry: Path) -> bool:
@@ -302,7 +286,7 @@ def prune(root: Path, keep: int = KEEP_ENTRIES) -> list[Path]:
 
 
 def _open_entry(entry: Path):
-    from salesnlp.exporters.runtime import session
+    from salesnlp.inference.onnx_runtime import session
 
     embedding = Int8Embedding.load(entry)
     if embedding.scales.shape[0] != embedding.rows.shape[0]:
@@ -369,139 +353,3 @@ def _tokenizer(entry: Path, base_path: str):
         return AutoTokenizer.from_pretrained(base_path)
     finally:
         hf_logging.set_verbosity(verbosity)
-
-
-def _light_tokenizer_facts(hf_tokenizer, light, old_ids: np.ndarray | None = None
-                           ) -> dict | None:
-    """The facts for :class:`LightTokenizer` if ``light`` (a ``tokenizers.Tokenizer``)
-    encodes the probes exactly like ``hf_tokenizer``; ids of a compact ``light`` are
-    compared through ``old_ids`` (its id -> the base's id)."""
-    texts = [*_PROBES, "passage:", "  two  spaces\tand\nlines "]
-    if old_ids is None:  # a compact vocabulary may cut odd text into other pieces
-        texts.append("ÄÖÜ ŠŽ ąę 🙂 &amp; <b>x</b>")
-    for a, b in zip(light.encode_batch(texts, add_special_tokens=False),
-                    hf_tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False),
-                    strict=True):
-        ids = a.ids if old_ids is None else old_ids[a.ids].tolist()
-        if ids != b.ids or a.offsets != b.offsets:
-            return None
-    facts = LightTokenizer.facts_of(hf_tokenizer)
-    if old_ids is not None:
-        new_id = {int(old): new for new, old in enumerate(old_ids.tolist())}
-        for name in LightTokenizer.ATTRIBUTES:
-            if name.endswith("_id") and facts[name] is not None:
-                facts[name] = new_id[facts[name]]
-    return facts
-
-
-def _compact_vocabulary(base_path: str, hf_tokenizer):
-    """``(tokenizer_json, old_ids, facts)`` of the base's compact vocabulary, or None when
-    the shipped keep-list does not fit this base."""
-    from tokenizers import Tokenizer
-
-    from salesnlp.compact_vocab import compact_base_tokenizer
-
-    tokenizer_file = Path(base_path) / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        return None
-    try:
-        compact, old_ids = compact_base_tokenizer(tokenizer_file)
-    except (OSError, ValueError, KeyError) as exc:
-        logger.info("full vocabulary for the int8 path: %s", exc)
-        return None
-    old_ids = np.asarray(old_ids, dtype=np.int64)
-    facts = _light_tokenizer_facts(hf_tokenizer, Tokenizer.from_str(json.dumps(compact)),
-                                   old_ids)
-    if facts is None:
-        logger.warning("the compact vocabulary tokenizes the probes differently; using the "
-                       "full vocabulary")
-        return None
-    return compact, old_ids, facts
-
-
-def _full_vocabulary_facts(hf_tokenizer, base_path: str) -> dict | None:
-    tokenizer_file = Path(base_path) / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        return None
-    from tokenizers import Tokenizer
-
-    return _light_tokenizer_facts(hf_tokenizer, Tokenizer.from_file(str(tokenizer_file)))
-
-
-# -- building ----------------------------------------------------------------------------
-
-# Probe texts for the build-time checks (the exported graph must match the model).
-_PROBES = (
-    "Küsisin, kes hanke võitis – ei öelnud. Järgmine kõne 12.11.",
-    "Katsotaan syksyllä, ei päivämäärää.",
-    "Не сказав, хто виграв тендер; зустріч перенесли втретє.",
-    "Vedem după vară, nu știu.",
-    "Ze vroegen 40% korting en 120 dagen betaaltermijn.",
-    "No reply to three e-mails and two calls after they asked for the offer.",
-)
-
-
-def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
-    """Build the int8 files of a model into ``entry`` (atomically)."""
-    import time
-
-    import torch
-
-    from salesnlp.base_encoder import resolve_base
-    from salesnlp.cache import atomic_directory, write_manifest
-    from salesnlp.exporters import onnx as exporter
-    from salesnlp.modeling import NoteTokenizer, collate_windows
-    from salesnlp.serialization import build_model
-
-    started = time.perf_counter()
-    logger.info("building the int8 fast path into %s (once per model)", entry)
-    model, hf_tokenizer = build_model(config, tensors)
-    bert = model.encoder
-    note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length, config.prefix)
-    embedding = Int8Embedding.from_weight(bert.embeddings.word_embeddings.weight)
-    try:
-        plain = exporter.ExportableEncoder(bert).eval()
-    except ValueError as exc:
-        raise FastPathUnavailable(str(exc)) from None
-    ids, mask, _ = collate_windows(note_tokenizer.encode(list(_PROBES)),
-                                   hf_tokenizer.pad_token_id)
-    embeds = embedding(ids)
-    real = mask.bool()
-    with torch.inference_mode():  # the re-implementation must match the HF forward
-        expected = bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-        diff = float((expected - plain(embeds, mask))[real].abs().max())
-    if diff > 1e-3:
-        raise FastPathUnavailable(f"the exportable encoder differs from the model by {diff:.2g}")
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(entry) as staging:
-        facts = exporter.build_int8_graph(bert, staging, ONNX_FILE, RECIPE["symmetric"])
-        got = exporter.run_states(exporter.session(staging / ONNX_FILE), embeds.numpy(),
-                                  mask.numpy())
-        got = torch.from_numpy(got)
-        cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
-        if cosine < 0.98:
-            raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
-        base_path = resolve_base(config.base_model)
-        compact = _compact_vocabulary(base_path, hf_tokenizer)
-        if compact is not None:
-            tokenizer_json, old_ids, tokenizer_facts = compact
-            embedding = Int8Embedding(embedding.rows[old_ids], embedding.scales[old_ids])
-            (staging / TOKENIZER_FILE).write_text(json.dumps(tokenizer_json, ensure_ascii=False),
-                                                  encoding="utf-8")
-            np.save(staging / VOCAB_IDS_FILE, old_ids)
-        else:
-            tokenizer_facts = _full_vocabulary_facts(hf_tokenizer, base_path)
-        embedding.save(staging)
-        (staging / META_FILE).write_text(json.dumps({
-            "recipe": RECIPE, "base_model": config.base_model,
-            "hidden": bert.config.hidden_size, "heads": bert.config.num_attention_heads,
-            "layers": bert.config.num_hidden_layers, "vocab": int(embedding.shape[0]),
-            "compact_vocabulary": compact is not None,
-            "probe_min_token_cosine": cosine, **facts,
-            "tokenizer": tokenizer_facts,
-            "build_seconds": round(time.perf_counter() - started, 2),
-        }, indent=2))
-        write_manifest(staging)
-    logger.info("int8 fast path built in %.1f s", time.perf_counter() - started)
-    prune(entry.parent)
-    return entry

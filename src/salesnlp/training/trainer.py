@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from salesnlp.corpus import Note, load_corpus
+from salesnlp.corpus.notes import Note, load_corpus
 from salesnlp.labels import LABELS
 
 logger = logging.getLogger(__name__)
@@ -131,9 +131,10 @@ def train(
     model, note_tokenizer, pad_id, base_path = _prepare_model(config)
     trained_weights = _fit(model, note_tokenizer, pad_id, train_notes, config, progress)
 
-    from salesnlp.calibration import apply_calibration, fit_platt, tune_thresholds
-    from salesnlp.metrics import label_matrix, multilabel_report
-    from salesnlp.modeling import predict_logits
+    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
+    from salesnlp.inference.calibration import apply_calibration
+    from salesnlp.inference.torch_model import predict_logits
+    from salesnlp.training.calibration import fit_platt, tune_thresholds
 
     _merge_adapters_for_inference(model)
     dev_logits = predict_logits(model, note_tokenizer.encode([n.text for n in dev_notes]), pad_id)
@@ -149,8 +150,8 @@ def train(
         ngram_facts, ngram_arrays = ngram.to_state()
         trained_weights.update({k: torch.from_numpy(v) for k, v in ngram_arrays.items()})
 
-    from salesnlp.model_card import write_model_card
-    from salesnlp.serialization import ModelConfig, base_sha256, save_model_dir
+    from salesnlp.inference.model_dir import ModelConfig, base_sha256, save_model_dir
+    from salesnlp.training.model_card import write_model_card
 
     seconds = time.time() - start
     model_config = ModelConfig(
@@ -166,7 +167,8 @@ def train(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(out) as staging:
-        save_model_dir(staging, model_config, trained_weights)
+        save_model_dir(staging, model_config,
+                       {k: v.detach().cpu().numpy() for k, v in trained_weights.items()})
         if ngram is not None:
             import json
 
@@ -183,16 +185,16 @@ def _fit_ngram_blend(train_notes, dev_notes, dev_probs, y_dev, weight_max: float
     Returns the component (None if unused), the weight, the blended dev
     probabilities and the dev macro-F1 of every weight tried.
     """
-    from salesnlp.calibration import tune_thresholds
-    from salesnlp.metrics import label_matrix, multilabel_report
-    from salesnlp.ngram import CharNgramModel
+    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
+    from salesnlp.training.calibration import tune_thresholds
+    from salesnlp.training.ngram import calibrate_char_ngrams, fit_char_ngrams
 
     if weight_max <= 0:
         return None, 0.0, dev_probs, {}
-    ngram = CharNgramModel.fit([n.text for n in train_notes],
-                               label_matrix([n.labels for n in train_notes]))
+    ngram = fit_char_ngrams([n.text for n in train_notes],
+                            label_matrix([n.labels for n in train_notes]))
     dev_texts = [n.text for n in dev_notes]
-    ngram.calibrate(dev_texts, y_dev)
+    calibrate_char_ngrams(ngram, dev_texts, y_dev)
     ngram_probs = ngram.predict_proba(dev_texts)
     scores = {}
     for weight in np.round(np.arange(0.0, weight_max + 1e-9, 0.1), 2):
@@ -210,9 +212,10 @@ def _prepare_model(config: TrainingConfig):
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from salesnlp.base_encoder import resolve_base
-    from salesnlp.lora import add_lora
-    from salesnlp.modeling import NoteClassifierModel, NoteTokenizer
+    from salesnlp.encoder.base import resolve_base
+    from salesnlp.encoder.tokenization import NoteTokenizer
+    from salesnlp.inference.torch_model import NoteClassifierModel
+    from salesnlp.training.lora import add_lora
 
     base_path = resolve_base(config.base_model)
     hf_logging.set_verbosity_error()
@@ -251,7 +254,7 @@ def _trained_layers(encoder, config: TrainingConfig):
 
 def _frozen_states(encoder, encoded, first: int, pad_id: int, batch_size: int = 32):
     """Per note and window, the hidden states after the frozen bottom ``first`` layers."""
-    from salesnlp.modeling import collate_windows, embed_and_run
+    from salesnlp.inference.torch_model import collate_windows, embed_and_run
 
     cache: list[list[torch.Tensor]] = [[] for _ in encoded]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].windows[0]))
@@ -280,9 +283,9 @@ def _collate_states(states: list[list[torch.Tensor]]):
 
 def _fit(model, note_tokenizer, pad_id: int, notes: list[Note], config: TrainingConfig,
          progress: bool) -> dict[str, torch.Tensor]:
-    from salesnlp.lora import lora_state
-    from salesnlp.metrics import label_matrix
-    from salesnlp.modeling import pool_notes, run_layers
+    from salesnlp.evaluation.metrics import label_matrix
+    from salesnlp.inference.torch_model import pool_notes, run_layers
+    from salesnlp.training.lora import lora_state
 
     encoded = note_tokenizer.encode([n.text for n in notes], max_windows=config.max_train_windows)
     targets = torch.tensor(label_matrix([n.labels for n in notes]), dtype=torch.float32)
@@ -344,7 +347,7 @@ def _fit(model, note_tokenizer, pad_id: int, notes: list[Note], config: Training
 
 def _merge_adapters_for_inference(model) -> None:
     """Replace each LoRALinear by its merged nn.Linear (as loading a saved model does)."""
-    from salesnlp.lora import LoRALinear
+    from salesnlp.training.lora import LoRALinear
 
     for name, child in list(model.named_modules()):
         if isinstance(child, LoRALinear):

@@ -59,18 +59,3 @@ def lora_state(module: nn.Module) -> dict[str, torch.Tensor]:
             state[f"{name}.weight.lora_A"] = child.lora_A.detach().clone()
             state[f"{name}.weight.lora_B"] = child.lora_B.detach().clone()
     return state
-
-
-def merge_lora(module: nn.Module, state: dict[str, torch.Tensor], scale: float) -> int:
-    """Add ``scale · B @ A`` to each named weight of a plain module; return how many."""
-    params = dict(module.named_parameters())
-    merged = 0
-    for key, a in state.items():
-        if not key.endswith(".lora_A"):
-            continue
-        weight_name = key[: -len(".lora_A")]
-        b = state[weight_name + ".lora_B"]
-        with torch.no_grad():
-            params[weight_name].add_(scale * (b.float() @ a.float()))
-        merged += 1
-    return merged

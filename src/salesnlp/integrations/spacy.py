@@ -32,7 +32,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 
-from salesnlp.classifier import Classifier
+from salesnlp.inference.classifier import Classifier
 from salesnlp.results import Classification, Evidence
 
 DOC_ATTR = "salesnlp"

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from salesnlp.calibration import tune_thresholds
-from salesnlp.corpus import Note
+from salesnlp.corpus.notes import Note
+from salesnlp.evaluation.metrics import label_matrix
 from salesnlp.labels import LABELS
-from salesnlp.metrics import label_matrix
+from salesnlp.training.calibration import tune_thresholds
 
 BASELINES = ("tfidf", "frozen_e5")
 
@@ -59,9 +59,10 @@ def embed_frozen(texts: Sequence[str], base_model: str | None = None,
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from salesnlp.base_encoder import resolve_base
-    from salesnlp.classifier import _chunks
-    from salesnlp.modeling import NoteTokenizer, collate_windows, pool_notes
+    from salesnlp.encoder.base import resolve_base
+    from salesnlp.encoder.tokenization import NoteTokenizer
+    from salesnlp.inference.classifier import _chunks
+    from salesnlp.inference.torch_model import collate_windows, pool_notes
 
     path = resolve_base(base_model)
     encoder = AutoModel.from_pretrained(path).eval()

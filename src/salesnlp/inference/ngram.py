@@ -5,9 +5,9 @@ regression per label. It catches spelling-level cues the encoder's subword
 pieces blur (typos, missing diacritics, shorthand) and is blended with the
 fine-tuned encoder's calibrated probabilities, with a weight chosen on dev.
 It is stored as plain data (a JSON vocabulary, safetensors arrays), never a
-pickle. scikit-learn fits it; predicting uses :class:`CharNgramFeatures`, a
-plain-Python copy of scikit-learn's ``char_wb`` TF-IDF transform (equal to it
-within float rounding, see ``tests/test_ngram.py``), so serving a model does
+pickle. scikit-learn fits it (:mod:`salesnlp.training.ngram`); predicting uses
+:class:`CharNgramFeatures`, a plain-Python copy of scikit-learn's ``char_wb`` TF-IDF
+transform (equal to it within float rounding, see ``tests/test_ngram.py``), so serving a model does
 not import scikit-learn and SciPy (about 3 s and 100 MB).
 """
 
@@ -17,6 +17,8 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+
+from salesnlp.inference.calibration import sigmoid
 
 VECTORIZER_PARAMS = {"analyzer": "char_wb", "ngram_range": [1, 5], "min_df": 2,
                      "sublinear_tf": True, "lowercase": True, "max_features": 150_000}
@@ -78,27 +80,6 @@ class CharNgramModel:
         self.slope = slope          # Platt slope per label (fit on dev)
         self.offset = offset        # Platt intercept per label
 
-    @classmethod
-    def fit(cls, texts: Sequence[str], y: np.ndarray, c: float = 10.0) -> CharNgramModel:
-        """Fit on training texts and their 0/1 label matrix; calibration is identity until
-        :meth:`calibrate` is called on dev data."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        params = dict(VECTORIZER_PARAMS, ngram_range=tuple(VECTORIZER_PARAMS["ngram_range"]))
-        vectorizer = TfidfVectorizer(**params)
-        x = vectorizer.fit_transform(texts)
-        coef, intercept = [], []
-        for k in range(y.shape[1]):
-            lr = LogisticRegression(C=c, max_iter=3000).fit(x, y[:, k])
-            coef.append(lr.coef_[0])
-            intercept.append(lr.intercept_[0])
-        vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-        features = CharNgramFeatures(vocabulary, vectorizer.idf_, params["ngram_range"])
-        n = y.shape[1]
-        return cls(features, np.array(coef, dtype=np.float32),
-                   np.array(intercept, dtype=np.float32), np.ones(n), np.zeros(n))
-
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), len(self.intercept)), dtype=np.float64)
         for i, text in enumerate(texts):
@@ -107,18 +88,7 @@ class CharNgramModel:
         return out + self.intercept
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        from salesnlp.calibration import sigmoid
-
         return sigmoid(self.logits(texts) * self.slope + self.offset)
-
-    def calibrate(self, texts: Sequence[str], y: np.ndarray) -> None:
-        """Platt-scale each label's logit on held-out (dev) data."""
-        from salesnlp.calibration import fit_platt
-
-        labels = [str(k) for k in range(y.shape[1])]
-        platt = fit_platt(self.logits(texts), y, labels)
-        self.slope = np.array([platt["slope"][k] for k in labels])
-        self.offset = np.array([platt["intercept"][k] for k in labels])
 
     # -- serialisation ------------------------------------------------------------
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from salesnlp.corpus import Note, load_corpus
+from salesnlp.corpus.notes import Note, load_corpus
+from salesnlp.evaluation.metrics import confusion_summary, label_matrix, multilabel_report
 from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
-from salesnlp.metrics import confusion_summary, label_matrix, multilabel_report
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
     Returns:
         A JSON-ready report (see :func:`format_report` for its Markdown form).
     """
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
 
     classifier = (model if isinstance(model, Classifier)
                   else Classifier.load(model, precision=precision))
@@ -72,7 +72,7 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
               "precision": getattr(classifier, "precision", "fp32"),
               **score(notes, pred, probs)}
     if baselines:
-        from salesnlp.baselines import frozen_e5_baseline, tfidf_baseline
+        from salesnlp.evaluation.baselines import frozen_e5_baseline, tfidf_baseline
 
         train_notes = load_corpus(corpus, split="train")
         dev_notes = load_corpus(corpus, split="dev")
@@ -90,7 +90,7 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
                            work_dir: str | Path | None = None, progress: bool = False) -> dict:
     """Train on four languages, test on all notes of the fifth; ours and frozen-e5.
 
-    Ours is fine-tuned with ``config`` (a :class:`~salesnlp.training.TrainingConfig`,
+    Ours is fine-tuned with ``config`` (a :class:`~salesnlp.training.trainer.TrainingConfig`,
     n-gram blend switched off) on the train split of the four, calibrated on their dev
     split. The models are written to ``work_dir/without-<lang>``; given the ``work_dir``
     of an interrupted run, models already there are reused instead of retrained.
@@ -98,9 +98,9 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
     import tempfile
     from dataclasses import replace
 
-    from salesnlp.baselines import embed_frozen, frozen_e5_baseline
-    from salesnlp.classifier import Classifier
-    from salesnlp.training import TrainingConfig, train
+    from salesnlp.evaluation.baselines import embed_frozen, frozen_e5_baseline
+    from salesnlp.inference.classifier import Classifier
+    from salesnlp.training.trainer import TrainingConfig, train
 
     # The n-gram blend learns the four languages' spelling and cannot transfer, so the
     # table measures the encoder alone.

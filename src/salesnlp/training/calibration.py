@@ -1,4 +1,4 @@
-"""Per-label probability calibration (Platt scaling) and decision thresholds, fit on dev."""
+"""Fitting calibration and thresholds on dev (applied by :mod:`salesnlp.inference.calibration`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from salesnlp.metrics import prf
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+from salesnlp.evaluation.metrics import prf
 
 
 def fit_platt(logits: np.ndarray, y_true: np.ndarray, labels: Sequence[str]) -> dict:
@@ -26,14 +22,6 @@ def fit_platt(logits: np.ndarray, y_true: np.ndarray, labels: Sequence[str]) -> 
         lr = LogisticRegression(C=100.0).fit(logits[:, k : k + 1], column)
         slope[label], intercept[label] = float(lr.coef_[0, 0]), float(lr.intercept_[0])
     return {"method": "platt", "slope": slope, "intercept": intercept}
-
-
-def apply_calibration(logits: np.ndarray, calibration: dict, labels: Sequence[str]) -> np.ndarray:
-    if not calibration:
-        return sigmoid(logits)
-    slope = np.array([calibration["slope"][lb] for lb in labels])
-    intercept = np.array([calibration["intercept"][lb] for lb in labels])
-    return sigmoid(logits * slope + intercept)
 
 
 def tune_thresholds(probs: np.ndarray, y_true: np.ndarray, labels: Sequence[str],

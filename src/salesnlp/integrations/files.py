@@ -39,7 +39,7 @@ from salesnlp.errors import SalesNLPError
 from salesnlp.labels import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from salesnlp.classifier import Classifier
+    from salesnlp.inference.classifier import Classifier
     from salesnlp.results import Classification
 
 INPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "txt")
@@ -87,7 +87,7 @@ class BatchStats:
         return self.skipped == 0
 
 
-# --- result columns (shared with salesnlp.frame) ---------------------------------------
+# --- result columns (shared with salesnlp.integrations.pandas) -----------------------
 
 
 def result_fields(result: Classification, *, flat: bool = False) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The network: a multilingual encoder, mean pooling and a multi-label head.
 
-Notes are cut into token windows by :mod:`salesnlp.tokenization`. The
+Notes are cut into token windows by :mod:`salesnlp.encoder.tokenization`. The
 note vector is the mean of every token state over all its windows (for a
 short note: plain e5 mean pooling). Because the head is linear, the same
 states also score any sentence of the note (its tokens plus the window's
@@ -13,10 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from salesnlp.tokenization import E5_PREFIX, EncodedNote, NoteTokenizer, pad_windows
+from salesnlp.encoder.tokenization import EncodedNote, pad_windows
 
-__all__ = ["E5_PREFIX", "EncodedNote", "NoteClassifierModel", "NoteTokenizer", "TorchNetwork",
-           "collate_windows", "pool_notes", "predict_logits"]
 
 class NoteClassifierModel(nn.Module):
     """Encoder + mean pooling over all windows of a note + linear multi-label head."""
@@ -76,8 +74,8 @@ def predict_logits(model: NoteClassifierModel, encoded: list[EncodedNote], pad_i
 
 
 class TorchNetwork:
-    """The exact fp32 path behind :class:`~salesnlp.classifier.Classifier`: numpy in, numpy
-    out, over a :class:`NoteClassifierModel` (kept as ``model``)."""
+    """The exact fp32 path behind :class:`~salesnlp.inference.classifier.Classifier`: numpy in,
+    numpy out, over a :class:`NoteClassifierModel` (kept as ``model``)."""
 
     def __init__(self, model: NoteClassifierModel) -> None:
         self.model = model.eval()
@@ -117,3 +115,59 @@ def embed_and_run(encoder: nn.Module, ids: torch.Tensor, mask: torch.Tensor, n_l
     """Embeddings followed by the first ``n_layers`` layers of a BERT encoder."""
     hidden = encoder.embeddings(input_ids=ids)
     return run_layers(encoder, encoder.encoder.layer[:n_layers], hidden, mask)
+
+
+def merge_lora(module: nn.Module, state: dict[str, torch.Tensor], scale: float) -> int:
+    """Add ``scale · B @ A`` to each named weight of a plain module; return how many."""
+    params = dict(module.named_parameters())
+    merged = 0
+    for key, a in state.items():
+        if not key.endswith(".lora_A"):
+            continue
+        weight_name = key[: -len(".lora_A")]
+        b = state[weight_name + ".lora_B"]
+        with torch.no_grad():
+            params[weight_name].add_(scale * (b.float() @ a.float()))
+        merged += 1
+    return merged
+
+
+def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
+    """Rebuild the inference network (LoRA merged) and its tokenizer from a saved model."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from salesnlp.encoder.base import resolve_base
+    from salesnlp.inference.model_dir import check_base_identity
+
+    base_path = resolve_base(config.base_model)
+    check_base_identity(config, base_path)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        encoder = AutoModel.from_pretrained(base_path)
+        tokenizer = AutoTokenizer.from_pretrained(base_path)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model = NoteClassifierModel(encoder, len(config.labels))
+    tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
+               for k, v in tensors.items()}
+    encoder_tensors = {k[len("encoder."):]: v for k, v in tensors.items()
+                       if k.startswith("encoder.")}
+    lora = {k: v for k, v in encoder_tensors.items() if ".lora_" in k}
+    full = {k: v for k, v in encoder_tensors.items() if ".lora_" not in k}
+    if full:
+        result = encoder.load_state_dict(full, strict=False)
+        if result.unexpected_keys:
+            from salesnlp.errors import ModelLoadError
+
+            raise ModelLoadError(
+                f"weights do not fit the base encoder: {result.unexpected_keys[:3]}")
+    if lora:
+        merge_lora(encoder, lora, float(config.adaptation["scale"]))
+    model.head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, tokenizer

@@ -1,7 +1,7 @@
 """Export a fine-tuned BERT encoder to an int8 ONNX graph for ONNX Runtime.
 
 The graph maps *word embeddings* (looked up outside, from an int8 table; see
-:mod:`salesnlp.fastpath`) and the attention mask to the last hidden states:
+:mod:`salesnlp.inference.int8`) and the attention mask to the last hidden states:
 position and token-type embeddings, the embedding LayerNorm and every layer.
 Keeping the 250k-row word-embedding matrix out of the graph keeps the graph
 small (about 22 MB in int8 for e5-small) and the process's memory low.
@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from salesnlp.exporters.runtime import (  # noqa: F401 - re-exported
+from salesnlp.inference.onnx_runtime import (  # noqa: F401 - re-exported
     INPUT_EMBEDS,
     INPUT_MASK,
     OUTPUT_STATES,

@@ -253,7 +253,7 @@ def validate_corpus(path: str | Path, *, check_language: bool = True,
     seen_ids: dict[str, tuple[str, int]] = {}
     detect = None
     if check_language:
-        from salesnlp.language import detect_language as detect
+        from salesnlp.langid.detector import detect_language as detect
     for file, line_no, note, error in _read(
         path, text_column="text", labels_column="labels", lang_column="lang", id_column="id",
         split_column="split", labels=LABELS, require_split=require_split,

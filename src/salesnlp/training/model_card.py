@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from salesnlp.inference.model_dir import ModelConfig
 from salesnlp.labels import LABELS
-from salesnlp.serialization import ModelConfig
 
 EVALUATION_FILE = "evaluation.json"
 

@@ -1,0 +1,1 @@
+"""The labelled corpus: reading, validating, counting and splitting notes."""

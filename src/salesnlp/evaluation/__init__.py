@@ -1,0 +1,1 @@
+"""Evaluation: metrics, reports, baselines and leave-one-language-out."""

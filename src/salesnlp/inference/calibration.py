@@ -1,0 +1,30 @@
+"""Per-label probability calibration (Platt scaling) and the threshold decision.
+
+Both are fitted on dev by :mod:`salesnlp.training.calibration`; this module only applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def apply_calibration(logits: np.ndarray, calibration: dict, labels: Sequence[str]) -> np.ndarray:
+    if not calibration:
+        return sigmoid(logits)
+    slope = np.array([calibration["slope"][lb] for lb in labels])
+    intercept = np.array([calibration["intercept"][lb] for lb in labels])
+    return sigmoid(logits * slope + intercept)
+
+
+def decide(probs: np.ndarray, thresholds: Mapping[str, float], labels: Sequence[str]
+           ) -> np.ndarray:
+    """0/1 predictions ``[n, n_labels]``: a label is on where its probability reaches its
+    threshold."""
+    cut = np.array([thresholds[label] for label in labels], dtype=np.float64)
+    return (np.asarray(probs) >= cut).astype(np.int8)
