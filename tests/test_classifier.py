@@ -35,7 +35,8 @@ def classifier(tiny_model) -> Classifier:
 def test_model_directory_is_safetensors_and_json(tiny_model):
     names = {p.name for p in tiny_model.iterdir()}
     assert {"README.md", "config.json", "model.safetensors"} <= names
-    assert names <= {"README.md", "config.json", "model.safetensors", "ngram.json"}
+    assert names <= {"README.md", "config.json", "model.safetensors", "ngram.json",
+                     "MANIFEST.json"}
     config = json.loads((tiny_model / "config.json").read_text())
     assert config["labels"] == list(LABELS)
     assert config["adaptation"]["method"] == "lora"

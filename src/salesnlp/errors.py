@@ -45,6 +45,12 @@ class ModelLoadError(SalesNLPError):
     code = "E030"
 
 
+class ModelIntegrityError(ModelLoadError):
+    """A file of a model directory does not match the checksum recorded when it was saved."""
+
+    code = "E031"
+
+
 class CorpusError(SalesNLPError):
     """A corpus file is malformed; the message names the file and line."""
 

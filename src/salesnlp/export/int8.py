@@ -97,13 +97,18 @@ def _compact_vocabulary(base_path: str, hf_tokenizer):
     return compact, old_ids, facts
 
 
-def _full_vocabulary_facts(hf_tokenizer, base_path: str) -> dict | None:
-    tokenizer_file = Path(base_path) / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        return None
-    from tokenizers import Tokenizer
+def _encoder_kind(base_path: str) -> tuple[str, str]:
+    """``(model_type, position_embedding_type)`` of the base, without importing transformers
+    when it is a local directory."""
+    config_file = Path(base_path) / "config.json"
+    if config_file.is_file():
+        facts = json.loads(config_file.read_text(encoding="utf-8"))
+    else:  # a hub id
+        from transformers import AutoConfig
 
-    return _light_tokenizer_facts(hf_tokenizer, Tokenizer.from_file(str(tokenizer_file)))
+        facts = AutoConfig.from_pretrained(base_path).to_dict()
+    return facts.get("model_type", "?"), facts.get("position_embedding_type", "absolute")
+
 
 
 # Probe texts for the build-time checks (the exported graph must match the model).
@@ -123,13 +128,18 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
 
     import torch
 
-    from salesnlp.cache import atomic_directory, write_manifest
+    from salesnlp.cache import atomic_directory, ensure_writable, write_manifest
     from salesnlp.encoder.base import resolve_base
     from salesnlp.encoder.tokenization import NoteTokenizer
     from salesnlp.export import onnx as exporter
     from salesnlp.inference.torch_model import build_model, collate_windows
 
     started = time.perf_counter()
+    ensure_writable(entry.parent)  # before a minute of work, not after
+    base_path = resolve_base(config.base_model, verify=True)
+    model_type, positions = _encoder_kind(base_path)
+    if model_type != "bert" or positions != "absolute":
+        raise FastPathUnavailable(f"the encoder is a {model_type!r}, not a BERT")
     logger.info("building the int8 fast path into %s (once per model)", entry)
     model, hf_tokenizer = build_model(config, tensors)
     bert = model.encoder
@@ -148,7 +158,6 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
         diff = float((expected - plain(embeds, mask))[real].abs().max())
     if diff > 1e-3:
         raise FastPathUnavailable(f"the exportable encoder differs from the model by {diff:.2g}")
-    entry.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(entry) as staging:
         facts = exporter.build_int8_graph(bert, staging, ONNX_FILE, RECIPE["symmetric"])
         got = exporter.run_states(exporter.session(staging / ONNX_FILE), embeds.numpy(),
@@ -157,16 +166,16 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
         cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
         if cosine < 0.98:
             raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
-        base_path = resolve_base(config.base_model)
         compact = _compact_vocabulary(base_path, hf_tokenizer)
         if compact is not None:
             tokenizer_json, old_ids, tokenizer_facts = compact
             embedding = Int8Embedding(embedding.rows[old_ids], embedding.scales[old_ids])
-            (staging / TOKENIZER_FILE).write_text(json.dumps(tokenizer_json, ensure_ascii=False),
-                                                  encoding="utf-8")
+            tokenizer_text = json.dumps(tokenizer_json, ensure_ascii=False)
             np.save(staging / VOCAB_IDS_FILE, old_ids)
-        else:
-            tokenizer_facts = _full_vocabulary_facts(hf_tokenizer, base_path)
+        else:  # the base's own tokenizer, so that serving never needs the base
+            tokenizer_text = hf_tokenizer.backend_tokenizer.to_str()
+            tokenizer_facts = LightTokenizer.facts_of(hf_tokenizer)
+        (staging / TOKENIZER_FILE).write_text(tokenizer_text, encoding="utf-8")
         save_embedding(embedding, staging)
         (staging / META_FILE).write_text(json.dumps({
             "recipe": RECIPE, "base_model": config.base_model,

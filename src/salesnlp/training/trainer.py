@@ -150,12 +150,13 @@ def train(
         ngram_facts, ngram_arrays = ngram.to_state()
         trained_weights.update({k: torch.from_numpy(v) for k, v in ngram_arrays.items()})
 
-    from salesnlp.inference.model_dir import ModelConfig, base_sha256, save_model_dir
+    from salesnlp.inference.model_dir import ModelConfig, base_tensors_sha256, save_model_dir
     from salesnlp.training.model_card import write_model_card
 
     seconds = time.time() - start
     model_config = ModelConfig(
-        labels=LABELS, base_model=config.base_model, base_sha256=base_sha256(base_path),
+        labels=LABELS, base_model=config.base_model,
+        base_tensors_sha256=base_tensors_sha256(base_path),
         max_length=note_tokenizer.max_length, prefix=note_tokenizer.prefix,
         adaptation=_adaptation_facts(config), calibration=calibration, thresholds=thresholds,
         ensemble={"ngram_weight": ngram_weight, "dev_macro_f1_by_weight": blend_scores},
@@ -168,11 +169,8 @@ def train(
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(out) as staging:
         save_model_dir(staging, model_config,
-                       {k: v.detach().cpu().numpy() for k, v in trained_weights.items()})
-        if ngram is not None:
-            import json
-
-            (staging / "ngram.json").write_text(json.dumps(ngram_facts, ensure_ascii=False))
+                       {k: v.detach().cpu().numpy() for k, v in trained_weights.items()},
+                       ngram_facts if ngram is not None else None)
         write_model_card(staging, model_config)
     logger.info("model written to %s in %.0f s (dev macro-F1 %.3f)", out, seconds,
                 dev_metrics["macro_f1"])
@@ -217,7 +215,7 @@ def _prepare_model(config: TrainingConfig):
     from salesnlp.inference.torch_model import NoteClassifierModel
     from salesnlp.training.lora import add_lora
 
-    base_path = resolve_base(config.base_model)
+    base_path = resolve_base(config.base_model, verify=True)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(base_path)
