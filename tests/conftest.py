@@ -139,3 +139,19 @@ def tiny_model(tiny_base, tmp_path_factory):
                    dev_notes=tiny_notes("dev"))
     assert result.model_dir == out
     return out
+
+
+# --- hypothesis: bounded in CI, long with ``make fuzz`` (HYPOTHESIS_PROFILE=long) ---------
+try:
+    import os
+
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", max_examples=40, deadline=None,
+                                          derandomize=True, print_blob=True)
+    _hypothesis_settings.register_profile(
+        "long", max_examples=int(os.environ.get("SALESNLP_FUZZ_EXAMPLES", "2000")),
+        deadline=None, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass

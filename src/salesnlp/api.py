@@ -17,16 +17,18 @@ _default: Classifier | None = None
 _default_lock = threading.Lock()
 
 
-def load(path: str | Path | None = None, precision: str = "auto") -> Classifier:
+def load(path: str | Path | None = None, precision: str = "auto", *,
+         unsupported_language: str = "score") -> Classifier:
     """Load a classifier from ``path`` (default: the model shipped with salesnlp).
 
     ``precision``: ``"auto"`` (the int8 fast path where available), ``"fp32"``
-    (the exact PyTorch model) or ``"int8"``; see :meth:`Classifier.load`.
+    (the exact PyTorch model) or ``"int8"``; ``unsupported_language``: ``"score"`` or
+    ``"neutral"`` for notes outside the five languages; see :meth:`Classifier.load`.
 
     Raises:
         ModelLoadError: the model directory is missing, incomplete or corrupt.
     """
-    return Classifier.load(path, precision=precision)
+    return Classifier.load(path, precision=precision, unsupported_language=unsupported_language)
 
 
 def default_classifier() -> Classifier:

@@ -266,11 +266,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     def load():
         from salesnlp.api import load as load_model
 
-        if args.quiet or not sys.stderr.isatty():
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-        return load_model(args.model)
+        return load_model(args.model, unsupported_language=args.unsupported_language)
 
     texts = args.text or None
     if texts and args.input:
@@ -280,9 +276,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         stats = classify_stream(
             load, input_path=args.input, texts=texts, output_path=args.output,
             input_format=args.format, output_format=args.output_format,
-            text_column=args.text_column, delimiter=args.delimiter,
+            text_column=args.text_column, delimiter=args.delimiter, encoding=args.encoding,
             chunk_size=args.chunk_size, batch_size=args.batch_size, strict=args.strict,
-            resume=args.resume, progress=False if args.quiet else None,
+            resume=args.resume, escape_formulas=not args.keep_formulas,
+            progress=False if args.quiet else None,
         )
     except BatchUsageError as exc:
         print(f"salesnlp classify: {exc}", file=sys.stderr)
@@ -325,7 +322,17 @@ def _add_classify(sub) -> None:
                    help="input format (default: from the extension; stdin: txt)")
     p.add_argument("--output-format", default=None, choices=["csv", "jsonl"],
                    help="output format (default: from the extension; stdout: jsonl)")
-    p.add_argument("--delimiter", default=",", help="CSV delimiter (default: ,)")
+    p.add_argument("--delimiter", default=None,
+                   help="CSV delimiter (default: read from the header: , ; tab or |)")
+    p.add_argument("--encoding", default=None,
+                   help="input encoding, e.g. cp1257, latin-1, utf-16 (default: UTF-8, or "
+                        "what a byte-order mark says)")
+    p.add_argument("--keep-formulas", action="store_true",
+                   help="write CSV cells starting with = + - @ as they are (default: prefix "
+                        "them with ' so spreadsheets do not run them)")
+    p.add_argument("--unsupported-language", default="score", choices=["score", "neutral"],
+                   help="notes in a language other than et/fi/uk/ro/nl: score them anyway "
+                        "(default; supported=false in the output) or give them no labels")
     p.add_argument("--model", default=None,
                    help="model directory (default: $SALESNLP_MODEL or the shipped one)")
     p.add_argument("--batch-size", type=int, default=32, help="notes per forward pass")

@@ -15,10 +15,13 @@ class SalesNLPError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
-        text = f"[{self.code}] {message}"
-        if hint:
-            text += f"\n  What to do: {hint}"
-        super().__init__(text)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = f"[{self.code}] {self.message}"
+        if self.hint:
+            text += f"\n  What to do: {self.hint}"
+        return text
 
 
 class BaseModelError(SalesNLPError):

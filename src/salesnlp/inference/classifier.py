@@ -21,12 +21,18 @@ import numpy as np
 from salesnlp.encoder.tokenization import EncodedNote, NoteTokenizer, pad_windows
 from salesnlp.inference.calibration import apply_calibration
 from salesnlp.inference.model_dir import ModelConfig, default_model_path, read_model_dir
-from salesnlp.prepare.text import MAX_CHARS, CleanText, check_text, clean
+from salesnlp.labels import SUPPORTED_LANGUAGES
+from salesnlp.prepare.text import MAX_CHARS, CleanText, check_text, clean, has_letters
+from salesnlp.progress import counter
 from salesnlp.results import Classification, Evidence
 
 logger = logging.getLogger(__name__)
 
 MAX_EVIDENCE_PER_LABEL = 3
+#: What to do with a note whose language is detected as one outside the five:
+#: ``"score"`` classifies it anyway (``supported=False`` in the result), ``"neutral"``
+#: gives it no labels and zero scores.
+UNSUPPORTED_POLICIES = ("score", "neutral")
 # Windows in one forward pass; bounds memory for very long notes.
 _MAX_WINDOWS_PER_PASS = 64
 
@@ -60,7 +66,8 @@ class Classifier:
 
     def __init__(self, network: Network, note_tokenizer: NoteTokenizer,
                  config: ModelConfig, pad_id: int, path: Path | None = None,
-                 max_chars: int = MAX_CHARS, precision: str = "fp32") -> None:
+                 max_chars: int = MAX_CHARS, precision: str = "fp32",
+                 unsupported_language: str = "score") -> None:
         self.network = network
         self.model = getattr(network, "model", network)
         self.note_tokenizer = note_tokenizer
@@ -71,11 +78,13 @@ class Classifier:
         self.path = path
         self.max_chars = max_chars
         self.precision = precision
+        self.unsupported_language = check_policy(unsupported_language)
         self.ngram = None  # optional CharNgramModel blended into the encoder's probabilities
         self.ngram_weight = 0.0
 
     @classmethod
-    def load(cls, path: str | Path | None = None, precision: str = "auto") -> Classifier:
+    def load(cls, path: str | Path | None = None, precision: str = "auto", *,
+             unsupported_language: str = "score") -> Classifier:
         """Load a model directory (default: the shipped model).
 
         Args:
@@ -83,6 +92,8 @@ class Classifier:
             precision: ``"auto"`` (default): the int8 ONNX Runtime fast path where
                 ``onnxruntime`` is installed, else fp32; ``"fp32"``: the exact PyTorch
                 model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.inference.int8`).
+            unsupported_language: ``"score"`` (default) or ``"neutral"``, for notes in a
+                language outside the five (see :data:`UNSUPPORTED_POLICIES`).
 
         Raises:
             ModelLoadError: the directory is missing, incomplete or corrupt.
@@ -96,7 +107,7 @@ class Classifier:
         note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length,
                                                        config.prefix)
         classifier = cls(network, note_tokenizer, config, hf_tokenizer.pad_token_id, path,
-                         precision=used)
+                         precision=used, unsupported_language=unsupported_language)
         classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
         return classifier
 
@@ -109,10 +120,11 @@ class Classifier:
     def classify(self, text: str) -> Classification:
         """Classify one note.
 
-        Empty or whitespace-only text gives a neutral result (language ``"und"``,
-        no labels, all scores 0.0). Text longer than ``max_chars`` (200,000) is
-        cut there and flagged ``truncated``; anything shorter is read whole,
-        in 512-token windows.
+        A note without letters (empty, blank, ``"-"``, ``"0"``, an emoji) gives a neutral
+        result: language ``"und"``, no labels, all scores 0.0. A note in a language
+        outside the five is flagged ``supported=False`` (and neutral under the
+        ``"neutral"`` policy). Text longer than ``max_chars`` (200,000) is cut there and
+        flagged ``truncated``; anything shorter is read whole, in 512-token windows.
 
         Raises:
             TypeError: ``text`` is not a ``str`` (bytes must be decoded first).
@@ -132,41 +144,50 @@ class Classifier:
             raise TypeError("classify_many takes a list of notes; for one note use classify()")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        texts = [check_text(t) for t in texts]
+        texts = [check_text(t, i) for i, t in enumerate(texts)]
         results: list[Classification | None] = [None] * len(texts)
         cleaned = [clean(t, self.max_chars) for t in texts]
-        todo = [i for i, c in enumerate(cleaned) if c.text.strip()]
-        for i in set(range(len(texts))) - set(todo):
-            results[i] = self._neutral(texts[i])
+        languages = [_detect_language(c.text) if has_letters(c.text) else "und"
+                     for c in cleaned]
+        todo = []
+        for i, (c, language) in enumerate(zip(cleaned, languages, strict=True)):
+            supported = language in SUPPORTED_LANGUAGES
+            if not has_letters(c.text) or (not supported and language != "und"
+                                           and self.unsupported_language == "neutral"):
+                results[i] = self._neutral(texts[i], language)
+            else:
+                todo.append(i)
         encoded = self.note_tokenizer.encode([cleaned[i].text for i in todo]) if todo else []
         order = sorted(range(len(todo)), key=lambda k: sum(map(len, encoded[k].windows)))
-        bar = _progress(len(todo), progress)
+        bar = counter(len(todo), progress)
         for chunk in _chunks(order, batch_size):
             notes = [encoded[k] for k in chunk]
             chunk_cleaned = [cleaned[todo[k]] for k in chunk]
             logits, states = self._forward(notes)
             probs = self._blend(self._calibrate(logits), [c.text for c in chunk_cleaned])
-            languages = [_detect_language(c.text) for c in chunk_cleaned]
+            chunk_languages = [languages[todo[k]] for k in chunk]
             label_sets = [self._decide(p) for p in probs]
-            evidence = self._evidence(chunk_cleaned, languages, notes, states, label_sets)
+            evidence = self._evidence([texts[todo[k]] for k in chunk], chunk_cleaned,
+                                      chunk_languages, notes, states, label_sets)
             for row, k in enumerate(chunk):
                 i = todo[k]
                 scores = {lb: float(p) for lb, p in zip(self.labels, probs[row], strict=True)}
-                results[i] = Classification(texts[i], languages[row], label_sets[row], scores,
+                results[i] = Classification(texts[i], languages[i], label_sets[row], scores,
                                             evidence[row], dict(self.thresholds),
-                                            cleaned[i].truncated)
+                                            cleaned[i].truncated,
+                                            languages[i] in SUPPORTED_LANGUAGES)
             bar.update(len(chunk))
         bar.close()
         return results  # type: ignore[return-value]
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Raw (uncalibrated) logits ``[n, n_labels]``; used by training and evaluation."""
-        cleaned = [clean(check_text(t), self.max_chars).text for t in texts]
+        cleaned = [clean(check_text(t, i), self.max_chars).text for i, t in enumerate(texts)]
         return self._logits(cleaned, batch_size)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams)."""
-        cleaned = [clean(check_text(t), self.max_chars).text for t in texts]
+        cleaned = [clean(check_text(t, i), self.max_chars).text for i, t in enumerate(texts)]
         return self._blend(self._calibrate(self._logits(cleaned, batch_size)), cleaned)
 
     # -- internals ----------------------------------------------------------
@@ -210,11 +231,11 @@ class Classifier:
                 per_note[note_index].append(states[row, : lengths[row]])
         return logits, per_note
 
-    def _neutral(self, text: str) -> Classification:
-        return Classification(text, "und", (), dict.fromkeys(self.labels, 0.0), (),
-                              dict(self.thresholds))
+    def _neutral(self, text: str, language: str = "und") -> Classification:
+        return Classification(text, language, (), dict.fromkeys(self.labels, 0.0), (),
+                              dict(self.thresholds), supported=language in SUPPORTED_LANGUAGES)
 
-    def _evidence(self, cleaned: list[CleanText], languages: list[str],
+    def _evidence(self, originals: list[str], cleaned: list[CleanText], languages: list[str],
                   notes: list[EncodedNote], states: list[list[np.ndarray]],
                   label_sets: list[tuple[str, ...]]) -> list[tuple[Evidence, ...]]:
         """Per note, the sentences that drove each of its labels; all sentences of a batch
@@ -248,7 +269,8 @@ class Classifier:
                 chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
                 for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
                     start, end = cleaned[row].span_in_original(*spans[s])
-                    evidence.append(Evidence(label, texts[s], start, end, float(probs[s, k])))
+                    evidence.append(Evidence(label, originals[row][start:end], start, end,
+                                             float(probs[s, k])))
             out[row] = tuple(evidence)
         return out
 
@@ -317,6 +339,13 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
                                   "from git (`git checkout models/`)") from None
 
 
+def check_policy(policy: str) -> str:
+    if policy not in UNSUPPORTED_POLICIES:
+        raise ValueError(f"unsupported_language must be one of {UNSUPPORTED_POLICIES}, "
+                         f"got {policy!r}")
+    return policy
+
+
 def _detect_language(text: str) -> str:
     try:
         from salesnlp.langid.detector import detect_language
@@ -328,19 +357,3 @@ def _detect_language(text: str) -> str:
 def _chunks(items: list[int], size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="note", desc="classify")

@@ -10,7 +10,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from salesnlp.integrations.files import OUTPUT_COLUMNS, result_fields
+from salesnlp.progress import counter
+from salesnlp.results import ROW_COLUMNS as OUTPUT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -32,7 +33,8 @@ def classify_frame(
     """Classify the notes in one column of a DataFrame.
 
     The input frame is not changed: a copy is returned with the columns of
-    ``salesnlp classify`` added (``OUTPUT_COLUMNS``): ``language``, ``labels`` (a list
+    ``salesnlp classify`` added (``OUTPUT_COLUMNS``): ``language``, ``supported`` (bool:
+    one of the five languages), ``labels`` (a list
     of label ids), ``score_<label>`` for each label (float 0..1) and ``evidence`` (a
     list of ``{"label", "text", "start", "end", "score"}`` dicts, spans into the note).
     An existing column of one of those names is replaced (with a warning).
@@ -83,12 +85,12 @@ def classify_frame(
                       stacklevel=2)
 
     values: dict[str, list[Any]] = {c: [] for c in OUTPUT_COLUMNS}
-    bar = _bar(len(texts), progress)
+    bar = counter(len(texts), progress)
     try:
         for start in range(0, len(texts), chunk_size):
             chunk = texts[start : start + chunk_size]
             for result in classifier.classify_many(chunk, batch_size=batch_size):
-                for key, value in result_fields(result).items():
+                for key, value in result.to_row().items():
                     values[key].append(value)
             bar.update(len(chunk))
     finally:
@@ -97,6 +99,8 @@ def classify_frame(
     for name in OUTPUT_COLUMNS:
         if name.startswith("score_"):
             out[name] = pd.Series(values[name], index=df.index, dtype="float64")
+        elif name == "supported":
+            out[name] = pd.Series(values[name], index=df.index, dtype="bool")
         else:
             out[name] = pd.Series(values[name], index=df.index, dtype="object")
     return out
@@ -132,24 +136,3 @@ def _texts(series: Any) -> list[str]:
                 f"row {index!r} of column {series.name!r} is {type(value).__name__}, not text; "
                 f"convert the column first, e.g. df[{series.name!r}].astype('string')")
     return texts
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    try:  # a widget in notebooks if ipywidgets is installed, else a text bar
-        import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
-    except ImportError:
-        from tqdm import tqdm
-
-    return tqdm(total=total, unit="note", desc="classify")
-

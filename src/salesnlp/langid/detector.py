@@ -415,6 +415,22 @@ class _Model:
 
 _CACHE_SIZE = 100_000
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LATIN = re.compile("[a-zà-ɏ]")
+#: A text whose minority script holds at least this share of its letters is judged by its
+#: majority script's words alone.
+MIXED_SCRIPT_SHARE = 0.1
+
+
+def _majority_script_words(word_list: list[str]) -> list[str] | None:
+    """The words of the script (Latin or Cyrillic) that holds most letters, if the other
+    holds at least :data:`MIXED_SCRIPT_SHARE` of them; else None."""
+    cyrillic = [w for w in word_list if _CYRILLIC.search(w)]
+    latin = [w for w in word_list if not _CYRILLIC.search(w)]
+    n_cyrillic = sum(map(len, cyrillic))
+    n_latin = sum(map(len, latin))
+    if min(n_cyrillic, n_latin) < MIXED_SCRIPT_SHARE * (n_cyrillic + n_latin):
+        return None
+    return cyrillic if n_cyrillic > n_latin else latin
 _CYRILLIC_LEADS = (b"\xd0", b"\xd1", b"\xd2", b"\xd3")
 _MODEL: _Model | None = None
 _LOCK = threading.Lock()
@@ -448,10 +464,19 @@ def _guess(text: str) -> LanguageGuess:
 
 
 def _guess_words(word_list: list[str]) -> LanguageGuess:
-    """:func:`_guess` of a text whose (sampled, normalised) words are ``word_list``."""
+    """:func:`_guess` of a text whose (sampled, normalised) words are ``word_list``.
+
+    A text in Latin letters with phrases in Cyrillic (Estonian with Russian quotes) or
+    the reverse is judged by the script most of its letters are in: scored together,
+    the two halves pointed at a language written in both scripts (Serbian).
+    """
     letters = "".join(word_list)
     if len(letters) < 2:
         return _UND
+    if _CYRILLIC.search(letters) and _LATIN.search(letters):
+        majority = _majority_script_words(word_list)
+        if majority is not None:
+            word_list, letters = majority, "".join(majority)
     foreign = (
         _foreign_script(letters)
         if not letters.isascii() and _NON_LATIN_CYRILLIC.search(letters)

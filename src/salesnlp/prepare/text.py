@@ -2,7 +2,9 @@
 
 HTML (a pasted e-mail) is reduced to its text; entities are decoded. Every
 character of the cleaned text remembers its index in the original, so
-evidence spans always point into what the user passed in.
+evidence spans always point into what the user passed in. Lone surrogates
+(``"\\ud800"``, which JSON escapes and ``surrogateescape`` decoding can produce)
+become U+FFFD, one character for one, so they never reach the tokenizer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 MAX_CHARS = 200_000
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z][^<>]*>", re.S | re.I)
 _BLOCK_TAG = re.compile(r"</?(p|div|br|li|tr|h[1-6]|ul|ol|table)\b", re.I)
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
@@ -32,14 +35,23 @@ class CleanText:
         return self.index[start], self.index[end - 1] + 1
 
 
-def check_text(text: object) -> str:
-    """Return ``text`` if it is a ``str``; otherwise raise a ``TypeError`` that says why."""
+def check_text(text: object, position: int | None = None) -> str:
+    """Return ``text`` if it is a ``str``; otherwise raise a ``TypeError`` that says why
+    (and, for a note of a list, at which ``position``)."""
     if isinstance(text, str):
         return text
+    where = "a note" if position is None else f"the note at position {position}"
     if isinstance(text, (bytes, bytearray)):
-        raise TypeError("a note must be str, not bytes: decode it first, e.g. "
+        raise TypeError(f"{where} must be str, not bytes: decode it first, e.g. "
                         "data.decode('utf-8', errors='replace')")
-    raise TypeError(f"a note must be str, not {type(text).__name__}")
+    raise TypeError(f"{where} must be str, not {type(text).__name__}"
+                    + ("; use '' for an empty note" if text is None else ""))
+
+
+def has_letters(text: str) -> bool:
+    """True if ``text`` holds at least one letter (of any script). A note without one
+    ("-", "?", "0", "—", an emoji) carries no behaviour (annotation guide)."""
+    return any(ch.isalpha() for ch in text)
 
 
 def clean(text: str, max_chars: int = MAX_CHARS) -> CleanText:
@@ -47,6 +59,8 @@ def clean(text: str, max_chars: int = MAX_CHARS) -> CleanText:
     truncated = len(text) > max_chars
     if truncated:
         text = text[:max_chars]
+    if _SURROGATES.search(text):
+        text = _SURROGATES.sub("\ufffd", text)  # same length: offsets are unchanged
     if "<" not in text and "&" not in text and "\x00" not in text:
         return CleanText(text, None, truncated)
     if not _LOOKS_LIKE_HTML.search(text) and not _ENTITY.search(text) and "\x00" not in text:

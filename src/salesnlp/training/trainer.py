@@ -20,6 +20,7 @@ import torch
 
 from salesnlp.corpus.notes import Note, load_corpus
 from salesnlp.labels import LABELS
+from salesnlp.progress import counter
 
 logger = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ def _fit(model, note_tokenizer, pad_id: int, notes: list[Note], config: Training
     logger.info("caching the output of the %d frozen layers for %d notes", first, len(notes))
     cached = _frozen_states(encoder, encoded, first, pad_id)
     top = encoder.encoder.layer[first:]
-    bar = _bar(total_steps, progress)
+    bar = counter(total_steps, progress, unit="batch", desc="train")
     model.train()
     for epoch in range(config.epochs):
         batches = _length_bucketed_batches(encoded, config.batch_size, rng)
@@ -399,9 +400,3 @@ def _jsonable(value):
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
-
-
-def _bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="batch", desc="train", disable=not enabled)
