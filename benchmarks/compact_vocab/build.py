@@ -66,7 +66,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.langid import sources  # noqa: E402
-from salesnlp import compact_vocab as cv  # noqa: E402
+from salesnlp.encoder import compact_vocab as cv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "src" / "salesnlp" / "data" / cv.KEEP_LIST_RESOURCE

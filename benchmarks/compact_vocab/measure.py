@@ -34,7 +34,7 @@ from benchmarks.compact_vocab.build import (  # noqa: E402
     by_language,
     corpus_notes,
 )
-from salesnlp import compact_vocab as cv  # noqa: E402
+from salesnlp.encoder import compact_vocab as cv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

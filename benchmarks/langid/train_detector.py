@@ -22,7 +22,7 @@ from collections import Counter
 import numpy as np
 
 from benchmarks.langid import sources
-from salesnlp import language as L
+from salesnlp.langid import detector as L
 
 SUPPORTED = ("et", "fi", "uk", "ro", "nl")
 #: Strings per language used for training (a random, seeded sample when there are more).

@@ -1,7 +1,10 @@
 """Cohen's kappa per label and language between the first labels (corpus drafts, before
 adjudication) and the blind second annotation. Run from the repo root:
 
-    python corpus/agreement/kappa.py corpus/agreement/first_labels.jsonl
+    python corpus/agreement/kappa.py corpus/agreement/first_labels.jsonl      # corpus v1
+    python corpus/agreement/kappa.py corpus/agreement/v2/first_labels.jsonl   # corpus v2
+
+The second annotations are read from the folder of the first-labels file.
 """
 
 import json
@@ -12,7 +15,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from salesnlp.labels import LABELS
 
-HERE = Path(__file__).parent
+HERE = Path(sys.argv[1]).parent
 first = {json.loads(line)["id"]: json.loads(line)["labels"] for line in open(sys.argv[1])}
 table, disagreements = {}, []
 for lang in ("et", "fi", "uk", "ro", "nl"):

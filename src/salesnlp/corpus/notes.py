@@ -23,6 +23,9 @@ from salesnlp.errors import CorpusError
 from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: Genres of corpus v2 (``corpus/README.md``); notes without one are ``note``.
+GENRES: tuple[str, ...] = ("note", "phone", "code_switched", "email", "html", "minutes",
+                           "field_dump", "article")
 _LABEL_SEPARATORS = (";", "|", ",")
 
 
@@ -37,6 +40,16 @@ class Note:
     split: str | None = None
     source: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def writer(self) -> str | None:
+        """Who wrote the note (corpus v2 records it; v1 notes are ``<lang>-v1``)."""
+        return self.extra.get("writer")
+
+    @property
+    def genre(self) -> str:
+        """The note's genre (``note``, ``email``, ``minutes`` ...); ``note`` if unrecorded."""
+        return self.extra.get("genre") or "note"
 
     def to_dict(self) -> dict:
         row = {"id": self.id, "lang": self.lang, "text": self.text, "labels": list(self.labels),
@@ -172,6 +185,7 @@ def _note_from_row(row: dict, file: Path, line_no: int, *, text_column, labels_c
         raise ValueError(f"field {text_column!r} must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError(f"field {text_column!r} is empty")
+    _check_v2_fields(row, text)
     if labels_column not in row:
         raise ValueError(f"field {labels_column!r} is missing")
     note_labels = _parse_labels(row.get(labels_column), labels)
@@ -188,6 +202,30 @@ def _note_from_row(row: dict, file: Path, line_no: int, *, text_column, labels_c
     known = {text_column, labels_column, lang_column, id_column, split_column, "source"}
     extra = {k: v for k, v in row.items() if k not in known}
     return Note(note_id, lang, text, note_labels, split, row.get("source"), extra)
+
+
+def _check_v2_fields(row: dict, text: str) -> None:
+    """The optional corpus v2 fields: genre, writer, evidence spans, the newest message."""
+    genre = row.get("genre")
+    if genre is not None and genre not in GENRES:
+        raise ValueError(f"unknown genre {genre!r}; accepted: {list(GENRES)}")
+    writer = row.get("writer")
+    if writer is not None and (not isinstance(writer, str) or not writer):
+        raise ValueError("field 'writer' must be a non-empty string")
+    for item in row.get("evidence") or []:
+        try:
+            start, end, label = int(item["start"]), int(item["end"]), item["label"]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"evidence {item!r} needs label, start and end") from None
+        if not 0 <= start < end <= len(text) or text[start:end] != item.get("quote",
+                                                                          text[start:end]):
+            raise ValueError(f"evidence span {start}-{end} is not the quote in the text")
+        if label not in (row.get("labels") or []):
+            raise ValueError(f"evidence for {label!r}, which is not among the labels")
+    span = row.get("newest_span")
+    if span is not None and not (isinstance(span, list) and len(span) == 2
+                                 and 0 <= span[0] < span[1] <= len(text)):
+        raise ValueError(f"newest_span {span!r} is not a span of the text")
 
 
 def load_corpus(

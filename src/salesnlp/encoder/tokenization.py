@@ -6,6 +6,7 @@ is cut into consecutive windows that each get ``<s> passage: … </s>``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,3 +94,11 @@ def pad_windows(notes: list[EncodedNote], pad_id: int
         ids[row, : len(window)] = window
         mask[row, : len(window)] = 1
     return ids, mask, owner
+
+
+def length_sorted_chunks(notes: list[EncodedNote], size: int) -> Iterator[list[int]]:
+    """Indices of ``notes`` in chunks of ``size``, shortest first, so that the notes of a
+    chunk pad to similar lengths."""
+    order = sorted(range(len(notes)), key=lambda k: sum(map(len, notes[k].windows)))
+    for start in range(0, len(order), size):
+        yield order[start : start + size]

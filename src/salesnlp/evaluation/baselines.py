@@ -60,8 +60,7 @@ def embed_frozen(texts: Sequence[str], base_model: str | None = None,
     from transformers import AutoModel, AutoTokenizer
 
     from salesnlp.encoder.base import resolve_base
-    from salesnlp.encoder.tokenization import NoteTokenizer
-    from salesnlp.inference.classifier import _chunks
+    from salesnlp.encoder.tokenization import NoteTokenizer, length_sorted_chunks
     from salesnlp.inference.torch_model import collate_windows, pool_notes
 
     path = resolve_base(base_model, verify=True)
@@ -70,9 +69,8 @@ def embed_frozen(texts: Sequence[str], base_model: str | None = None,
     note_tokenizer = NoteTokenizer.from_pretrained(tokenizer)
     encoded = note_tokenizer.encode(list(texts))
     out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i].windows[0]))
     with torch.inference_mode():
-        for chunk in _chunks(order, batch_size):
+        for chunk in length_sorted_chunks(encoded, batch_size):
             ids, mask, owner = collate_windows([encoded[i] for i in chunk], tokenizer.pad_token_id)
             states = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             out[chunk] = torch.nn.functional.normalize(

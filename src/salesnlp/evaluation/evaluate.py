@@ -30,31 +30,57 @@ def _predict(classifier, notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]
     return pred, probs
 
 
+#: Subsets of a split that evaluation can report on their own.
+SUBSETS = ("v1", "heldout")
+
+
+def select(notes: Sequence[Note], subset: str | None, corpus_notes: Sequence[Note]) -> list[Note]:
+    """The notes of ``subset``: ``"v1"`` those of corpus v1 (one writer per language, who
+    also wrote training notes), ``"heldout"`` those by writers with no note in the train
+    split; ``None`` all."""
+    if subset is None:
+        return list(notes)
+    if subset == "v1":
+        return [n for n in notes if n.writer is None or n.writer.endswith("-v1")]
+    if subset == "heldout":
+        trained = {n.writer for n in corpus_notes if n.split == "train"}
+        return [n for n in notes if n.writer is not None and n.writer not in trained]
+    raise ValueError(f"subset must be one of {SUBSETS} or None, got {subset!r}")
+
+
 def score(notes: Sequence[Note], pred: np.ndarray, probs: np.ndarray | None = None) -> dict:
-    """Overall and per-language metrics of predictions for ``notes``."""
+    """Overall metrics of predictions for ``notes``, and per language and per genre."""
     y = label_matrix([n.labels for n in notes])
-    langs = np.array([n.lang for n in notes])
-    per_language = {}
-    for lang in [lg for lg in SUPPORTED_LANGUAGES if lg in set(langs)]:
-        rows = langs == lang
-        per_language[lang] = multilabel_report(y[rows], pred[rows],
-                                               None if probs is None else probs[rows])
+
+    def by(key: str, order: Sequence[str]) -> dict:
+        values = np.array([getattr(n, key) for n in notes])
+        return {v: multilabel_report(y[values == v], pred[values == v],
+                                     None if probs is None else probs[values == v])
+                for v in order if (values == v).any()}
+
+    per_language = by("lang", SUPPORTED_LANGUAGES)
+    per_genre = by("genre", sorted({n.genre for n in notes}))
     return {
         "overall": multilabel_report(y, pred, probs),
         "per_language": per_language,
         "per_language_macro_f1": {k: v["macro_f1"] for k, v in per_language.items()},
+        "per_genre_macro_f1": {k: v["macro_f1"] for k, v in per_genre.items()},
+        "per_genre_n": {k: v["n"] for k, v in per_genre.items()},
         "confusion": confusion_summary(y, pred),
     }
 
 
 def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
-             baselines: bool = False, precision: str = "auto") -> dict:
+             subset: str | None = None, baselines: bool = False,
+             precision: str = "auto") -> dict:
     """Evaluate ``model`` (a path, a :class:`Classifier` or None for the shipped one).
 
     Args:
         model: model directory, loaded classifier, or None.
         corpus: corpus directory or file.
         split: the split to score (``test`` for reported numbers).
+        subset: ``"heldout"`` (writers never seen in training), ``"v1"`` (corpus v1's
+            notes) or None (the whole split); see :func:`select`.
         baselines: also train and score the TF-IDF and frozen-e5 baselines on the
             same train/dev splits and score them on ``split``.
         precision: inference path when ``model`` is a path (see ``Classifier.load``).
@@ -66,10 +92,11 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
 
     classifier = (model if isinstance(model, Classifier)
                   else Classifier.load(model, precision=precision))
-    notes = load_corpus(corpus, split=split)
+    everything = load_corpus(corpus)
+    notes = select([n for n in everything if n.split == split], subset, everything)
     pred, probs = _predict(classifier, notes)
     report = {"model": str(classifier.path), "corpus": str(corpus), "split": split,
-              "precision": getattr(classifier, "precision", "fp32"),
+              "subset": subset, "precision": getattr(classifier, "precision", "fp32"),
               **score(notes, pred, probs)}
     if baselines:
         from salesnlp.evaluation.baselines import frozen_e5_baseline, tfidf_baseline

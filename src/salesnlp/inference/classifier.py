@@ -1,28 +1,50 @@
 """The :class:`Classifier`: a loaded model that classifies notes.
 
-One instance is safe to share between threads: the network is frozen and
-only read, the tokenizer's settings never change after loading, and nothing
-is cached per call.
+A note goes through three steps, as in a Hugging Face pipeline:
 
-Everything after the network's token states (pooling, the head, calibration,
-the n-gram blend, evidence) is numpy, so the int8 path serves without
-importing PyTorch.
+1. *prepare* (:meth:`Classifier._prepare`): check the input, reduce HTML to text, cut an
+   e-mail into its parts (:mod:`salesnlp.prepare`), detect the language;
+2. *forward* (:meth:`Classifier._forward`): token states of the prepared text's windows,
+   a vector for the note and one for each sentence of its newest message, the linear
+   head on each;
+3. *postprocess* (:meth:`Classifier._postprocess`): aggregate sentence scores into the
+   note's (a model trained with ``aggregation="max"`` takes the most telling sentence,
+   so one sentence in a long minute is not diluted), calibrate, blend in the n-gram
+   component, decide, and pick the evidence.
+
+One instance is safe to share between threads: the network is frozen and only read,
+the tokenizer's settings never change after loading, and nothing is cached per call.
+Everything after the token states is numpy, so the int8 path serves without PyTorch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from salesnlp.encoder.tokenization import EncodedNote, NoteTokenizer, pad_windows
+from salesnlp.encoder.tokenization import (
+    EncodedNote,
+    NoteTokenizer,
+    length_sorted_chunks,
+    pad_windows,
+)
 from salesnlp.inference.calibration import apply_calibration
 from salesnlp.inference.model_dir import ModelConfig, default_model_path, read_model_dir
+from salesnlp.inference.pooling import (
+    SentencePlan,
+    body_sentences,
+    mean_pool,
+    pool_sentences,
+    sentence_plan,
+)
 from salesnlp.labels import SUPPORTED_LANGUAGES
-from salesnlp.prepare.text import MAX_CHARS, CleanText, check_text, clean, has_letters
+from salesnlp.prepare.document import Document, prepare_document
+from salesnlp.prepare.text import MAX_CHARS, check_text, has_letters
 from salesnlp.progress import counter
 from salesnlp.results import Classification, Evidence
 
@@ -48,6 +70,24 @@ class Network(Protocol):
         ...
 
 
+@dataclass
+class _Note:
+    """One note on its way through the classifier."""
+
+    document: Document
+    language: str
+    encoded: EncodedNote | None = None
+
+
+@dataclass
+class _Scores:
+    """What the network says about a chunk of notes (logits, before calibration)."""
+
+    notes: np.ndarray                 # [n, labels], aggregated as the model was trained
+    sentences: list[np.ndarray]       # per note [sentences, labels]
+    plans: list[SentencePlan]
+
+
 class Classifier:
     """Classify notes with a fine-tuned model.
 
@@ -62,6 +102,7 @@ class Classifier:
             (:class:`~salesnlp.inference.torch_model.TorchNetwork` or
             :class:`~salesnlp.inference.int8.Int8Network`).
         model: the PyTorch model for ``"fp32"`` (``network.model``), else ``network``.
+        unsupported_language: the policy for notes outside the five languages.
     """
 
     def __init__(self, network: Network, note_tokenizer: NoteTokenizer,
@@ -123,8 +164,10 @@ class Classifier:
         A note without letters (empty, blank, ``"-"``, ``"0"``, an emoji) gives a neutral
         result: language ``"und"``, no labels, all scores 0.0. A note in a language
         outside the five is flagged ``supported=False`` (and neutral under the
-        ``"neutral"`` policy). Text longer than ``max_chars`` (200,000) is cut there and
-        flagged ``truncated``; anything shorter is read whole, in 512-token windows.
+        ``"neutral"`` policy). An e-mail is read from its newest message, with the
+        quoted history as context; signatures, headers and disclaimers are not read.
+        Text longer than ``max_chars`` (200,000) is cut there and flagged ``truncated``;
+        anything shorter is read whole, in 512-token windows.
 
         Raises:
             TypeError: ``text`` is not a ``str`` (bytes must be decoded first).
@@ -139,66 +182,140 @@ class Classifier:
             texts: the notes (any iterable of ``str``).
             batch_size: notes per forward pass.
             progress: show a progress bar (tqdm).
+
+        Raises:
+            TypeError: an item is not a ``str`` (the message names its position).
         """
-        if isinstance(texts, str):
-            raise TypeError("classify_many takes a list of notes; for one note use classify()")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        texts = [check_text(t, i) for i, t in enumerate(texts)]
+        texts = _checked(texts)
+        _check_batch_size(batch_size)
+        notes = self._prepare(texts)
         results: list[Classification | None] = [None] * len(texts)
-        cleaned = [clean(t, self.max_chars) for t in texts]
-        languages = [_detect_language(c.text) if has_letters(c.text) else "und"
-                     for c in cleaned]
         todo = []
-        for i, (c, language) in enumerate(zip(cleaned, languages, strict=True)):
-            supported = language in SUPPORTED_LANGUAGES
-            if not has_letters(c.text) or (not supported and language != "und"
-                                           and self.unsupported_language == "neutral"):
-                results[i] = self._neutral(texts[i], language)
+        for i, note in enumerate(notes):
+            if self._is_neutral(note):
+                results[i] = self._neutral(texts[i], note.language)
             else:
                 todo.append(i)
-        encoded = self.note_tokenizer.encode([cleaned[i].text for i in todo]) if todo else []
-        order = sorted(range(len(todo)), key=lambda k: sum(map(len, encoded[k].windows)))
         bar = counter(len(todo), progress)
-        for chunk in _chunks(order, batch_size):
-            notes = [encoded[k] for k in chunk]
-            chunk_cleaned = [cleaned[todo[k]] for k in chunk]
-            logits, states = self._forward(notes)
-            probs = self._blend(self._calibrate(logits), [c.text for c in chunk_cleaned])
-            chunk_languages = [languages[todo[k]] for k in chunk]
-            label_sets = [self._decide(p) for p in probs]
-            evidence = self._evidence([texts[todo[k]] for k in chunk], chunk_cleaned,
-                                      chunk_languages, notes, states, label_sets)
-            for row, k in enumerate(chunk):
-                i = todo[k]
-                scores = {lb: float(p) for lb, p in zip(self.labels, probs[row], strict=True)}
-                results[i] = Classification(texts[i], languages[i], label_sets[row], scores,
-                                            evidence[row], dict(self.thresholds),
-                                            cleaned[i].truncated,
-                                            languages[i] in SUPPORTED_LANGUAGES)
+        for chunk in self._chunks([notes[i] for i in todo], batch_size):
+            chunk_notes = [notes[todo[k]] for k in chunk]
+            for k, result in zip(chunk, self._postprocess(chunk_notes, self._forward(chunk_notes)),
+                                 strict=True):
+                results[todo[k]] = result
             bar.update(len(chunk))
         bar.close()
         return results  # type: ignore[return-value]
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Raw (uncalibrated) logits ``[n, n_labels]``; used by training and evaluation."""
-        cleaned = [clean(check_text(t, i), self.max_chars).text for i, t in enumerate(texts)]
-        return self._logits(cleaned, batch_size)
+        """Raw (uncalibrated) note logits ``[n, n_labels]``, aggregated as the model was
+        trained; used by training (calibration) and evaluation."""
+        return self._logits(self._prepare(_checked(texts)), batch_size)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams)."""
-        cleaned = [clean(check_text(t, i), self.max_chars).text for i, t in enumerate(texts)]
-        return self._blend(self._calibrate(self._logits(cleaned, batch_size)), cleaned)
+        """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams),
+        exactly the scores :meth:`classify_many` gives (neutral notes included)."""
+        notes = self._prepare(_checked(texts))
+        probs = self._blend(self._calibrate(self._logits(notes, batch_size)),
+                            [n.document.body_text for n in notes])
+        probs[[self._is_neutral(n) for n in notes]] = 0.0
+        return probs
 
-    # -- internals ----------------------------------------------------------
+    @property
+    def reads_structure(self) -> bool:
+        """True if notes are read as documents (e-mail parts apart), as the model was
+        trained; models trained before this existed read the whole cleaned text."""
+        return bool(self.config.document.get("structure", False))
 
-    def _logits(self, cleaned: list[str], batch_size: int) -> np.ndarray:
-        encoded = self.note_tokenizer.encode(cleaned)
-        out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(encoded)), key=lambda k: sum(map(len, encoded[k].windows)))
-        for chunk in _chunks(order, batch_size):
-            out[chunk] = self._forward([encoded[k] for k in chunk], keep_states=False)[0]
+    # -- the three steps ------------------------------------------------------
+
+    def _prepare(self, texts: list[str]) -> list[_Note]:
+        notes = []
+        for text in texts:
+            document = prepare_document(text, structure=self.reads_structure,
+                                        max_chars=self.max_chars)
+            body = document.body_text
+            notes.append(_Note(document, _detect_language(body) if has_letters(body) else "und"))
+        return notes
+
+    def _logits(self, notes: list[_Note], batch_size: int) -> np.ndarray:
+        out = np.zeros((len(notes), len(self.labels)), dtype=np.float32)
+        for chunk in self._chunks(notes, batch_size):
+            out[chunk] = self._forward([notes[k] for k in chunk]).notes
         return out
+
+    def _chunks(self, notes: list[_Note], batch_size: int) -> Iterator[list[int]]:
+        """Indices of ``notes`` in chunks of similar length (less padding); encodes them."""
+        pending = [n for n in notes if n.encoded is None]
+        if pending:
+            for note, encoded in zip(pending, self.note_tokenizer.encode(
+                    [n.document.text for n in pending]), strict=True):
+                note.encoded = encoded
+        yield from length_sorted_chunks([n.encoded for n in notes], batch_size)
+
+    def _forward(self, notes: list[_Note]) -> _Scores:
+        encoded = [n.encoded for n in notes]
+        ids, mask, owner = pad_windows(encoded, self.pad_id)
+        states = [self.network.token_states(ids[a : a + _MAX_WINDOWS_PER_PASS],
+                                            mask[a : a + _MAX_WINDOWS_PER_PASS])
+                  for a in range(0, len(ids), _MAX_WINDOWS_PER_PASS)]
+        states = states[0] if len(states) == 1 else np.concatenate(states)
+        note_logits = self._head(mean_pool(states, mask, owner, len(notes)))
+        lengths = mask.sum(1)
+        window_states: list[list[np.ndarray]] = [[] for _ in notes]
+        for row, k in enumerate(owner.tolist()):
+            window_states[k].append(states[row, : lengths[row]])
+        plans, sentence_logits = [], []
+        for k, note in enumerate(notes):
+            plan = sentence_plan(body_sentences(note.document, note.language), encoded[k])
+            plans.append(plan)
+            sentence_logits.append(self._head(pool_sentences(plan, window_states[k])))
+        if self.config.aggregation == "max":
+            for k, logits in enumerate(sentence_logits):
+                if len(logits):
+                    note_logits[k] = np.maximum(note_logits[k], logits.max(0))
+        return _Scores(note_logits, sentence_logits, plans)
+
+    def _postprocess(self, notes: list[_Note], scores: _Scores) -> list[Classification]:
+        probs = self._blend(self._calibrate(scores.notes),
+                            [n.document.body_text for n in notes])
+        results = []
+        for k, note in enumerate(notes):
+            labels = self._decide(probs[k])
+            evidence = self._evidence(note, scores.plans[k], scores.sentences[k], labels)
+            document = note.document
+            results.append(Classification(
+                document.original, note.language, labels,
+                {lb: float(p) for lb, p in zip(self.labels, probs[k], strict=True)},
+                evidence, dict(self.thresholds), document.truncated,
+                note.language in SUPPORTED_LANGUAGES))
+        return results
+
+    # -- helpers --------------------------------------------------------------
+
+    def _is_neutral(self, note: _Note) -> bool:
+        if not has_letters(note.document.text):
+            return True
+        outside = note.language not in SUPPORTED_LANGUAGES and note.language != "und"
+        return outside and self.unsupported_language == "neutral"
+
+    def _evidence(self, note: _Note, plan: SentencePlan, sentence_logits: np.ndarray,
+                  labels: tuple[str, ...]) -> tuple[Evidence, ...]:
+        """The sentences that drove each label of one note, best first."""
+        if not labels or not len(plan):
+            return ()
+        document = note.document
+        texts = [document.text[a:b] for a, b in plan.spans]
+        probs = self._blend(self._calibrate(sentence_logits), texts)
+        evidence = []
+        for label in labels:
+            k = self.labels.index(label)
+            ranked = np.argsort(-probs[:, k], kind="stable").tolist()
+            chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
+            for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
+                start, end = document.span_in_original(*plan.spans[s])
+                evidence.append(Evidence(label, document.original[start:end], start, end,
+                                         float(probs[s, k])))
+        return tuple(evidence)
 
     def _blend(self, encoder_probs: np.ndarray, texts: list[str]) -> np.ndarray:
         if self.ngram is None or self.ngram_weight == 0.0:
@@ -216,108 +333,9 @@ class Classifier:
         return tuple(lb for lb, p in zip(self.labels, probs, strict=True)
                      if p >= self.thresholds[lb])
 
-    def _forward(self, notes: list[EncodedNote], keep_states: bool = True):
-        """Note logits, plus per note the token states of each of its windows."""
-        ids, mask, owner = pad_windows(notes, self.pad_id)
-        states = [self.network.token_states(ids[a : a + _MAX_WINDOWS_PER_PASS],
-                                            mask[a : a + _MAX_WINDOWS_PER_PASS])
-                  for a in range(0, len(ids), _MAX_WINDOWS_PER_PASS)]
-        states = states[0] if len(states) == 1 else np.concatenate(states)
-        logits = self._head(mean_pool(states, mask, owner, len(notes)))
-        per_note: list[list[np.ndarray]] = [[] for _ in notes]
-        if keep_states:
-            lengths = mask.sum(1)
-            for row, note_index in enumerate(owner.tolist()):
-                per_note[note_index].append(states[row, : lengths[row]])
-        return logits, per_note
-
     def _neutral(self, text: str, language: str = "und") -> Classification:
         return Classification(text, language, (), dict.fromkeys(self.labels, 0.0), (),
                               dict(self.thresholds), supported=language in SUPPORTED_LANGUAGES)
-
-    def _evidence(self, originals: list[str], cleaned: list[CleanText], languages: list[str],
-                  notes: list[EncodedNote], states: list[list[np.ndarray]],
-                  label_sets: list[tuple[str, ...]]) -> list[tuple[Evidence, ...]]:
-        """Per note, the sentences that drove each of its labels; all sentences of a batch
-        go through the head and the n-gram model together."""
-        from salesnlp.prepare.sentences import sentence_spans
-
-        owners, spans, vectors = [], [], []
-        for row, labels in enumerate(label_sets):
-            if not labels:
-                continue
-            note_spans = sentence_spans(cleaned[row].text, languages[row])
-            note_vectors = sentence_vectors(note_spans, notes[row], states[row])
-            if note_vectors is None:
-                continue
-            owners.extend([row] * len(note_spans))
-            spans.extend(note_spans)
-            vectors.append(note_vectors)
-        out: list[tuple[Evidence, ...]] = [()] * len(label_sets)
-        if not vectors:
-            return out
-        texts = [cleaned[row].text[a:b] for row, (a, b) in zip(owners, spans, strict=True)]
-        probs = self._blend(self._calibrate(self._head(np.concatenate(vectors))), texts)
-        by_note: dict[int, list[int]] = {}
-        for s, row in enumerate(owners):
-            by_note.setdefault(row, []).append(s)
-        for row, sentences in by_note.items():
-            evidence = []
-            for label in label_sets[row]:
-                k = self.labels.index(label)
-                ranked = sorted(sentences, key=lambda s: -probs[s, k])
-                chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
-                for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
-                    start, end = cleaned[row].span_in_original(*spans[s])
-                    evidence.append(Evidence(label, originals[row][start:end], start, end,
-                                             float(probs[s, k])))
-            out[row] = tuple(evidence)
-        return out
-
-
-def mean_pool(states: np.ndarray, attention_mask: np.ndarray, window_to_note: np.ndarray,
-              n_notes: int) -> np.ndarray:
-    """Mean of all token states per note, over all of its windows."""
-    mask = attention_mask[..., None].astype(states.dtype)
-    sums = (states * mask).sum(1)
-    note_sums = np.zeros((n_notes, states.shape[-1]), dtype=states.dtype)
-    note_counts = np.zeros((n_notes, 1), dtype=states.dtype)
-    np.add.at(note_sums, window_to_note, sums)
-    np.add.at(note_counts, window_to_note, mask.sum(1))
-    return note_sums / np.maximum(note_counts, 1.0)
-
-
-def sentence_vectors(spans: list[tuple[int, int]], note: EncodedNote,
-                     window_states: list[np.ndarray]) -> np.ndarray | None:
-    """Per sentence: mean of its token states and its first window's special tokens."""
-    if not spans:
-        return None
-    starts = np.array([s for s, _ in spans])
-    ends = np.array([e for _, e in spans])
-    sums = np.zeros((len(spans), window_states[0].shape[-1]), dtype=np.float32)
-    counts = np.zeros(len(spans), dtype=np.float32)
-    first_window = np.full(len(spans), -1)
-    for w, (offsets, states) in enumerate(zip(note.offsets, window_states, strict=True)):
-        positions = [p for p, off in enumerate(offsets) if off is not None and off[1] > off[0]]
-        if not positions:
-            continue
-        token_starts = np.array([offsets[p][0] for p in positions])
-        sentence = np.searchsorted(starts, token_starts, side="right") - 1
-        inside = (sentence >= 0) & (token_starts < ends[np.maximum(sentence, 0)])
-        sentence = sentence[inside]
-        np.add.at(sums, sentence, states[np.array(positions)[inside]])
-        np.add.at(counts, sentence, 1.0)
-        seen = np.unique(sentence)
-        first_window[seen[first_window[seen] < 0]] = w
-    for s, w in enumerate(first_window.tolist()):
-        if w < 0:
-            continue
-        specials = [p for p, off in enumerate(note.offsets[w]) if off is None]
-        sums[s] += window_states[w][specials].sum(0)
-        counts[s] += len(specials)
-    if not (counts > 0).any():
-        return None
-    return sums / np.maximum(counts, 1.0)[:, None]
 
 
 def load_ngram(path: Path, config: ModelConfig, tensors: dict):
@@ -346,14 +364,18 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+def _checked(texts: Iterable[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("classify_many takes a list of notes; for one note use classify()")
+    return [check_text(t, i) for i, t in enumerate(texts)]
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
 def _detect_language(text: str) -> str:
-    try:
-        from salesnlp.langid.detector import detect_language
-    except ImportError:  # pragma: no cover - the detector ships with the package
-        return "und"
+    from salesnlp.langid.detector import detect_language
+
     return detect_language(text).language
-
-
-def _chunks(items: list[int], size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

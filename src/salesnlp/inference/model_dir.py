@@ -53,6 +53,12 @@ class ModelConfig:
     thresholds: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0.5))
     training: dict = field(default_factory=dict)
     ensemble: dict = field(default_factory=dict)  # {"ngram_weight": w} when blended
+    #: "mean": the note's score is its mean-pooled vector's; "max": the higher of that and
+    #: its most telling sentence's (models trained with multiple-instance learning).
+    aggregation: str = "mean"
+    #: How notes are read: {"structure": True} reads e-mail parts apart (see
+    #: :mod:`salesnlp.prepare.document`); empty for models that read the whole text.
+    document: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"salesnlp_format": FORMAT_VERSION, "labels": list(self.labels),
@@ -61,7 +67,8 @@ class ModelConfig:
                 "max_length": self.max_length, "prefix": self.prefix,
                 "adaptation": self.adaptation, "calibration": self.calibration,
                 "thresholds": self.thresholds, "training": self.training,
-                "ensemble": self.ensemble}
+                "ensemble": self.ensemble, "aggregation": self.aggregation,
+                "document": self.document}
 
     @classmethod
     def from_json(cls, data: dict) -> ModelConfig:
@@ -73,7 +80,8 @@ class ModelConfig:
                    int(data["max_length"]),
                    data["prefix"], dict(data["adaptation"]), dict(data.get("calibration") or {}),
                    thresholds, dict(data.get("training") or {}),
-                   dict(data.get("ensemble") or {}))
+                   dict(data.get("ensemble") or {}), data.get("aggregation", "mean"),
+                   dict(data.get("document") or {}))
 
 
 def save_model_dir(directory: Path, config: ModelConfig, tensors: dict[str, np.ndarray],

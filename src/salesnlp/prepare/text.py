@@ -19,6 +19,11 @@ _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z][^<>]*>",
 _BLOCK_TAG = re.compile(r"</?(p|div|br|li|tr|h[1-6]|ul|ol|table)\b", re.I)
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
+# Elements where mail clients start the quoted history: <blockquote>, Gmail's gmail_quote
+# div, Outlook's reply header (a top border, divRplyFwdMsg) and <hr>.
+_QUOTE_TAG = re.compile(
+    r"<(blockquote\b|hr\b|div\b[^>]*(gmail_quote|divRplyFwdMsg|border-top\s*:\s*solid)"
+    r"|p\b[^>]*border-top\s*:\s*solid)", re.I)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class CleanText:
     text: str
     index: tuple[int, ...] | None  # None: identical to the original
     truncated: bool = False
+    quote_starts: tuple[int, ...] = ()  # offsets where HTML marks the start of quoted history
 
     def span_in_original(self, start: int, end: int) -> tuple[int, int]:
         if self.index is None or start >= end:
@@ -67,16 +73,20 @@ def clean(text: str, max_chars: int = MAX_CHARS) -> CleanText:
         return CleanText(text, None, truncated)
     out: list[str] = []
     index: list[int] = []
+    quote_starts: list[int] = []
     pos = 0
     is_html = bool(_LOOKS_LIKE_HTML.search(text))
     for match in (_TAG.finditer(text) if is_html else ()):
         _copy_with_entities(text, pos, match.start(), out, index)
-        if _BLOCK_TAG.match(match.group(0)):
+        tag = match.group(0)
+        if _BLOCK_TAG.match(tag) or _QUOTE_TAG.match(tag):
+            if _QUOTE_TAG.match(tag):
+                quote_starts.append(len(out))
             out.append("\n")
             index.append(match.start())
         pos = match.end()
     _copy_with_entities(text, pos, len(text), out, index)
-    return CleanText("".join(out), tuple(index), truncated)
+    return CleanText("".join(out), tuple(index), truncated, tuple(quote_starts))
 
 
 def _copy_with_entities(text: str, start: int, end: int, out: list[str], index: list[int]) -> None:
