@@ -320,7 +320,9 @@ def test_per_word_sums_match_the_feature_rows(monkeypatch):
     assert model.posterior_words(["\u0e01\u0e02"], "") is None  # no known feature
     # The cache is bounded: a small bound clears it and results do not change.
     before = [detect_language(t) for t in _MIXED]
-    monkeypatch.setattr(L, "_CACHE_SIZE", 5)
+    from salesnlp.langid import model as langid_model
+
+    monkeypatch.setattr(langid_model, "_CACHE_SIZE", 5)
     model.sums.clear()
     most = max(len(set(L.words(L.normalise(L.sample(t))))) for t in _MIXED)
     for _ in range(2):
@@ -329,12 +331,13 @@ def test_per_word_sums_match_the_feature_rows(monkeypatch):
 
 
 def test_thread_safe_while_the_word_cache_is_cleared(monkeypatch):
-    from salesnlp.langid import detector as L
 
     texts = _MIXED + [f"Klient {i} ootab pakkumist number{i}" for i in range(40)]
     expected = [detect_language(t) for t in texts]
     expected_spans = [detect_languages(t) for t in texts]
-    monkeypatch.setattr(L, "_CACHE_SIZE", 20)  # forces frequent clears under contention
+    from salesnlp.langid import model as langid_model
+
+    monkeypatch.setattr(langid_model, "_CACHE_SIZE", 20)  # forces frequent clears
     errors: list[BaseException] = []
 
     def work():
@@ -360,3 +363,24 @@ def test_detect_languages_smoothing_of_long_sampled_sentence():
     spans = detect_languages(text)
     assert [text[s.start : s.end] for s in spans] == [s.text for s in spans]
     assert len(spans) == 3 and spans[0].language == "et"
+
+
+def test_a_detector_over_chosen_languages():
+    from salesnlp.langid import LanguageDetector
+
+    five = LanguageDetector.from_languages("et", "fi", "uk", "ro", "nl")
+    russian = "Он так и не сказал, кто выиграл тендер в прошлом году."
+    assert detect_language(russian).language == "ru"
+    assert five.detect(russian).language == "uk"  # the likeliest of the candidates
+    values = five.confidence_values("Helistan homme tagasi, küsin hinna üle.")
+    assert [lang for lang, _ in values][0] == "et"
+    assert {lang for lang, _ in values} <= {"et", "fi", "uk", "ro", "nl"}
+    assert sum(p for _, p in values) == pytest.approx(1.0, abs=1e-3)
+    everything = LanguageDetector.from_all_languages().confidence_values(russian)
+    assert everything[0][0] == "ru" and len(everything) > 5
+    assert five.detect("Καλημέρα σας, τι κάνετε;").language == "und"
+    spans = five.detect_spans("Helistan homme tagasi ja küsin hinna üle. "
+                              "Soitan huomenna takaisin ja kysyn hinnasta.")
+    assert [s.language for s in spans] == ["et", "fi"]
+    with pytest.raises(ValueError, match="unknown language"):
+        LanguageDetector.from_languages("et", "xx")

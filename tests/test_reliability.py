@@ -111,7 +111,7 @@ def test_lone_surrogates_are_classified_not_fatal(classifier):
     for result in results:
         for e in result.evidence:
             assert result.text[e.start:e.end] == e.text
-    assert results[3].scores == classifier.classify(NOTES[1]).scores
+    assert results[3].scores == pytest.approx(classifier.classify(NOTES[1]).scores, abs=1e-5)
 
 
 def test_a_surrogate_escape_in_jsonl_gives_valid_output(classifier, tmp_path):

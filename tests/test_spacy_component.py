@@ -61,12 +61,42 @@ def test_doc_and_sentence_attributes(nlp):
     assert doc._.salesnlp.labels == expected.labels
     assert doc._.salesnlp.language == expected.language
     assert doc._.salesnlp.scores == pytest.approx(expected.scores, abs=1e-3)
+    assert doc.cats == pytest.approx(expected.scores, abs=1e-6)
     sents = list(doc.sents)
     assert [s.text.strip() for s in sents] == ["Katsotaan syksyllä, ei päivämäärää.",
                                        "Kolm kirja, vastust pole.", "Ei öelnud, kes võitis."]
-    for sent in sents:
-        scores = sent._.salesnlp_scores
-        assert scores == pytest.approx(classifier.classify(sent.text).scores, abs=1e-3)
+    # sentence scores come from the document's own pass: each sentence read in context
+    _, in_context = classifier.classify_with_spans(
+        [TEXT], [[(s.start_char, s.end_char) for s in sents]])[0]
+    for sent, scores in zip(sents, in_context, strict=True):
+        assert set(sent._.salesnlp_scores) == set(LABELS)
+        assert sent._.salesnlp_scores == pytest.approx(scores, abs=1e-6)
+
+
+def test_threshold_config_decides_labels_and_nlp_evaluate_scores(tiny_model):
+    from spacy.training import Example
+
+    import salesnlp.integrations.spacy  # noqa: F401
+
+    nlp = spacy.blank("fi")
+    nlp.add_pipe("salesnlp", config={"model": str(tiny_model), "threshold": 0.0})
+    doc = nlp(TEXT)
+    assert doc._.salesnlp.labels == LABELS  # every score passes a threshold of 0
+    high = spacy.blank("fi")
+    high.add_pipe("salesnlp", config={"model": str(tiny_model),
+                                      "threshold": {label: 1.01 for label in LABELS}})
+    assert high(TEXT)._.salesnlp.labels == ()
+    with pytest.raises(ValueError, match="unknown labels"):
+        spacy.blank("fi").add_pipe("salesnlp", config={"model": str(tiny_model),
+                                                       "threshold": {"rude": 0.3}})
+    gold = {LABELS[0]: 1.0, LABELS[1]: 0.0, LABELS[2]: 1.0}
+    examples = [Example.from_dict(nlp.make_doc(TEXT), {"cats": gold})]
+    scores = nlp.evaluate(examples)
+    per_type = scores["cats_f_per_type"]
+    assert set(per_type) == set(LABELS)
+    # threshold 0: everything predicted, so precision 1 where gold is 1 and 0 elsewhere
+    assert per_type[LABELS[0]]["f"] == 1.0 and per_type[LABELS[1]]["f"] == 0.0
+    assert scores["cats_macro_f"] == pytest.approx(2 / 3)
 
 
 def test_without_sentences_only_the_doc_is_classified(tiny_model):
@@ -82,18 +112,18 @@ def test_without_sentences_only_the_doc_is_classified(tiny_model):
 def test_pipe_batches_through_classify_many(nlp, monkeypatch):
     component = nlp.get_pipe("salesnlp")
     calls = []
-    real = component.classifier.classify_many
+    real = component.classifier.classify_with_spans
 
-    def spy(texts, batch_size=32):
+    def spy(texts, spans, batch_size=32):
         calls.append(len(texts))
-        return real(texts, batch_size=batch_size)
+        return real(texts, spans, batch_size=batch_size)
 
-    monkeypatch.setattr(component.classifier, "classify_many", spy)
+    monkeypatch.setattr(component.classifier, "classify_with_spans", spy)
     texts = ["Ei öelnud. Kolm kirja.", "Katsotaan.", "", "Vedem după vară."] * 3
     docs = list(nlp.pipe(texts, batch_size=4))
     assert [d.text for d in docs] == texts
-    # 3 batches of 4 docs, each call classifies the docs and their sentences together
-    assert len(calls) == 3 and all(n >= 4 for n in calls)
+    # 3 batches of 4 docs: one pass each, sentences scored in the same pass
+    assert calls == [4, 4, 4]
     assert docs[2]._.salesnlp.labels == () and docs[2]._.salesnlp.language == "und"
 
 

@@ -26,6 +26,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "detect_languages": "salesnlp.langid.detector",
     "LanguageGuess": "salesnlp.langid.detector",
     "LanguageSpan": "salesnlp.langid.detector",
+    "LanguageDetector": "salesnlp.langid.detector",
     "SUPPORTED_LANGUAGES": "salesnlp.langid.detector",
     "classify": "salesnlp.api",
     "classify_many": "salesnlp.api",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from salesnlp.integrations.pandas import classify_frame
     from salesnlp.langid.detector import (
         SUPPORTED_LANGUAGES,
+        LanguageDetector,
         LanguageGuess,
         LanguageSpan,
         detect_language,

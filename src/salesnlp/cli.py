@@ -30,6 +30,33 @@ def _cmd_build_base(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export_int8(args: argparse.Namespace) -> int:
+    from salesnlp.export.int8 import build_int8
+    from salesnlp.inference.int8 import FastPathUnavailable
+
+    try:
+        print(build_int8(args.model, force=args.force))
+    except FastPathUnavailable as exc:
+        print(f"salesnlp export-int8: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    return EXIT_OK
+
+
+def _add_export_int8(sub) -> None:
+    p = sub.add_parser(
+        "export-int8", help="build a model's int8 fast-path files (ONNX Runtime) into the cache",
+        description="Export the model's encoder to an int8 ONNX graph with an int8 embedding "
+        "table and a compact tokenizer, into $SALESNLP_HOME/fastpath/<key>/, and print the "
+        "path. salesnlp.load() does this on first use when the files are missing; run it "
+        "ahead of time (e.g. in a Docker build or on each Spark executor image) to keep the "
+        "first classification fast.",
+        epilog="examples:\n  salesnlp export-int8\n  salesnlp export-int8 --model models/mine",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--force", action="store_true", help="rebuild even if built")
+    p.set_defaults(func=_cmd_export_int8)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from salesnlp.demo import run_demo
 
@@ -109,7 +136,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainingConfig(
         base_model=args.base, method=args.method, train_layers=args.train_layers,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, threads=args.threads,
+        seed=args.seed, threads=args.threads, aggregation=args.aggregation,
+        structure=not args.no_structure,
     )
     result = train(args.corpus, args.out, config, progress=not args.quiet)
     print(f"model written to {result.model_dir} in {result.seconds:.0f} s; "
@@ -120,14 +148,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _evaluate_into_card(model_dir, corpus) -> int:
-    from salesnlp.evaluation.evaluate import evaluate, format_report, write_report
-    from salesnlp.inference.model_dir import read_model_dir
-    from salesnlp.training.model_card import write_model_card
+    from salesnlp.evaluation.evaluate import evaluate_for_card
+    from salesnlp.inference.model_dir import default_model_path
 
-    report = evaluate(model_dir, corpus, "test", precision="fp32")
-    write_report(report, model_dir)
-    write_model_card(model_dir, read_model_dir(model_dir)[0])
-    print(format_report(report))
+    for path in evaluate_for_card(model_dir or default_model_path(), corpus):
+        print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -152,8 +177,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.update_card:
         return _evaluate_into_card(args.model, args.corpus)
-    report = evaluate(args.model, args.corpus, args.split, baselines=args.baselines,
-                      precision=args.precision)
+    report = evaluate(args.model, args.corpus, args.split, subset=args.subset,
+                      baselines=args.baselines, precision=args.precision)
     print(format_report(report))
     if args.out:
         for path in write_report(report, args.out):
@@ -192,6 +217,11 @@ def _add_train(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--aggregation", default="max", choices=["max", "mean"],
+                   help="note score: the best sentence's or the mean-pooled vector's (v1)")
+    p.add_argument("--no-structure", action="store_true",
+                   help="read e-mails as plain text (no newest message / signature / "
+                        "disclaimer detection)")
     p.add_argument("--evaluate-test", action="store_true",
                    help="afterwards, score the test split into the model card")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -207,6 +237,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
     p.add_argument("--corpus", default="corpus", help="corpus directory or file")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--subset", default=None, choices=["heldout", "v1"],
+                   help="only the split's notes by writers never seen in training "
+                        "(heldout), or corpus v1's notes (v1)")
     p.add_argument("--baselines", action="store_true",
                    help="also train and score TF-IDF and frozen-e5 baselines")
     p.add_argument("--leave-one-language-out", action="store_true",
@@ -348,8 +381,8 @@ def _add_classify(sub) -> None:
 
 
 _COMMANDS: list[Callable] = [
-    _add_build_base, _add_demo, _add_corpus, _add_train, _add_evaluate, _add_detect,
-    _add_classify,
+    _add_build_base, _add_export_int8, _add_demo, _add_corpus, _add_train, _add_evaluate,
+    _add_detect, _add_classify,
 ]
 
 

@@ -25,22 +25,16 @@ BASELINES = ("tfidf", "frozen_e5")
 def _fit_predict(features: Callable[[Sequence[str]], np.ndarray], train: Sequence[Note],
                  dev: Sequence[Note], test: Sequence[Note], c: float) -> tuple[np.ndarray, ...]:
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
 
-    x_train = features([n.text for n in train])
-    x_dev = features([n.text for n in dev])
-    x_test = features([n.text for n in test])
-    y_train = label_matrix([n.labels for n in train])
-    y_dev = label_matrix([n.labels for n in dev])
-    dev_probs = np.zeros((len(dev), len(LABELS)))
-    test_probs = np.zeros((len(test), len(LABELS)))
-    for k in range(len(LABELS)):
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        clf.fit(x_train, y_train[:, k])
-        dev_probs[:, k] = clf.predict_proba(x_dev)[:, 1]
-        test_probs[:, k] = clf.predict_proba(x_test)[:, 1]
-    thresholds = tune_thresholds(dev_probs, y_dev, LABELS)
-    test_pred = np.stack([test_probs[:, k] >= thresholds[lb] for k, lb in enumerate(LABELS)], 1)
-    return test_pred.astype(int), test_probs
+    from salesnlp.inference.calibration import decide
+
+    model = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
+    model.fit(features([n.text for n in train]), label_matrix([n.labels for n in train]))
+    dev_probs = model.predict_proba(features([n.text for n in dev]))
+    test_probs = model.predict_proba(features([n.text for n in test]))
+    thresholds = tune_thresholds(dev_probs, label_matrix([n.labels for n in dev]), LABELS)
+    return decide(test_probs, thresholds, LABELS), test_probs
 
 
 def tfidf_baseline(train: Sequence[Note], dev: Sequence[Note], test: Sequence[Note]):

@@ -18,16 +18,16 @@ import numpy as np
 
 from salesnlp.corpus.notes import Note, load_corpus
 from salesnlp.evaluation.metrics import confusion_summary, label_matrix, multilabel_report
-from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
+from salesnlp.labels import SUPPORTED_LANGUAGES
 
 logger = logging.getLogger(__name__)
 
 
 def _predict(classifier, notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
+    from salesnlp.inference.calibration import decide
+
     probs = classifier.predict_proba([n.text for n in notes])
-    pred = np.stack([probs[:, k] >= classifier.thresholds[lb]
-                     for k, lb in enumerate(classifier.labels)], 1).astype(int)
-    return pred, probs
+    return decide(probs, classifier.thresholds, classifier.labels), probs
 
 
 #: Subsets of a split that evaluation can report on their own.
@@ -109,8 +109,28 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
             b_pred, b_probs = fn(train_notes, dev_notes, notes)
             scored = score(notes, b_pred, b_probs)
             report["baselines"][name] = {k: scored[k] for k in
-                                         ("overall", "per_language_macro_f1")}
+                                         ("overall", "per_language_macro_f1",
+                                          "per_genre_macro_f1")}
     return report
+
+
+def evaluate_for_card(model_dir: str | Path, corpus: str | Path = "corpus") -> list[Path]:
+    """Score a model directory on the writer-held-out test (fp32 and int8) and on corpus
+    v1's test split; write ``evaluation.json``/``.md`` into it and refresh its card."""
+    from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.training.model_card import EVALUATION_FILE, write_model_card
+
+    model_dir = Path(model_dir)
+    reports = {"heldout": evaluate(model_dir, corpus, "test", subset="heldout", precision="fp32"),
+               "heldout_int8": evaluate(model_dir, corpus, "test", subset="heldout",
+                                        precision="int8"),
+               "v1": evaluate(model_dir, corpus, "test", subset="v1", precision="fp32")}
+    json_path = model_dir / EVALUATION_FILE
+    json_path.write_text(json.dumps(reports, indent=2, ensure_ascii=False, default=str))
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text("\n".join(format_report(r) for r in reports.values()))
+    write_model_card(model_dir, read_model_dir(model_dir)[0])
+    return [json_path, md_path, model_dir / "README.md"]
 
 
 def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
@@ -161,25 +181,27 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
 
 def format_report(report: dict) -> str:
     """Markdown tables for a report from :func:`evaluate`."""
+    from salesnlp.evaluation.reports import breakdown_table, label_table
+
     overall = report["overall"]
-    lines = [f"# Evaluation on `{report['corpus']}`, split `{report['split']}` "
-             f"({overall['n']} notes)", "", f"Model: `{report['model']}`", "",
-             "| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
-    for label in LABELS:
-        m = overall["per_label"][label]
-        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
-                     f"| {m['support']} |")
-    lines += ["", f"- macro-F1: **{overall['macro_f1']:.3f}**",
-              f"- exact match: {overall['exact_match']:.3f}",
-              f"- expected calibration error: {overall.get('ece', float('nan')):.3f}", "",
-              "## Macro-F1 per language", "",
-              "| system | " + " | ".join(report["per_language_macro_f1"]) + " | all |",
-              "|" + " --- |" * (len(report["per_language_macro_f1"]) + 2)]
-    systems = [("ours (fine-tuned)", report)]
-    systems += [(f"baseline: {name}", b) for name, b in report.get("baselines", {}).items()]
-    for name, r in systems:
-        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in
-                     r["per_language_macro_f1"].values()) + f" | {r['overall']['macro_f1']:.3f} |")
+    subset = f", subset `{report['subset']}`" if report.get("subset") else ""
+    systems = {"ours (fine-tuned)": report,
+               **{f"baseline: {name}": b for name, b in report.get("baselines", {}).items()}}
+    lines = [f"# Evaluation on `{report['corpus']}`, split `{report['split']}`{subset} "
+             f"({overall['n']} notes)", "", f"Model: `{report['model']}` "
+             f"(inference path `{report.get('precision', 'fp32')}`)", "", label_table(overall),
+             "", f"- exact match: {overall['exact_match']:.3f}",
+             f"- expected calibration error: {overall.get('ece', float('nan')):.3f}", "",
+             "## Macro-F1 per language", "",
+             breakdown_table({k: v["per_language_macro_f1"] for k, v in systems.items()},
+                             {k: v["overall"]["macro_f1"] for k, v in systems.items()})]
+    if len(report.get("per_genre_macro_f1", {})) > 1:
+        genres = {k: v["per_genre_macro_f1"] for k, v in systems.items()
+                  if "per_genre_macro_f1" in v}
+        lines += ["", "## Macro-F1 per genre", "",
+                  breakdown_table(genres, {k: systems[k]["overall"]["macro_f1"] for k in genres}),
+                  "", "Notes per genre: " + ", ".join(
+                      f"{g} {n}" for g, n in report.get("per_genre_n", {}).items()) + "."]
     lines += ["", "## Confusion summary", "", "| label | TP | FP | FN | FP come from |",
               "| --- | --- | --- | --- | --- |"]
     for label, c in report["confusion"].items():

@@ -1,4 +1,5 @@
-"""Multi-label metrics: per-label P/R/F1, macro-F1, exact match, calibration error."""
+"""Multi-label metrics: per-label P/R/F1 (scikit-learn), macro-F1, exact match, calibration
+error."""
 
 from __future__ import annotations
 
@@ -15,19 +16,8 @@ def label_matrix(label_sets: Sequence[Sequence[str]], labels: Sequence[str] = LA
         len(label_sets), len(labels))
 
 
-def prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float, int]:
-    """Precision, recall, F1 and support of one binary column (0 when undefined)."""
-    tp = int(np.sum((y_true == 1) & (y_pred == 1)))
-    fp = int(np.sum((y_true == 0) & (y_pred == 1)))
-    fn = int(np.sum((y_true == 1) & (y_pred == 0)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1, int(y_true.sum())
-
-
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 10) -> float:
-    """ECE over all (note, label) probabilities, equal-width bins."""
+    """ECE over all (note, label) probabilities, equal-width bins (not in scikit-learn)."""
     y, p = y_true.ravel().astype(float), probs.ravel()
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     ece = 0.0
@@ -41,15 +31,20 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
 def multilabel_report(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray | None = None,
                       labels: Sequence[str] = LABELS) -> dict:
     """Per-label precision/recall/F1/support, macro-F1, exact match and (with probs) ECE."""
-    per_label = {}
-    for k, label in enumerate(labels):
-        p, r, f, s = prf(y_true[:, k], y_pred[:, k])
-        per_label[label] = {"precision": p, "recall": r, "f1": f, "support": s}
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true).reshape(-1, len(labels))
+    y_pred = np.asarray(y_pred).reshape(-1, len(labels))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, labels=list(range(len(labels))), zero_division=0)
+    per_label = {label: {"precision": float(precision[k]), "recall": float(recall[k]),
+                         "f1": float(f1[k]), "support": int(support[k])}
+                 for k, label in enumerate(labels)}
     report = {
         "n": int(len(y_true)),
         "per_label": per_label,
-        "macro_f1": float(np.mean([v["f1"] for v in per_label.values()])),
-        "exact_match": float(np.mean(np.all(y_true == y_pred, axis=1))) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean(f1)) if len(labels) else 0.0,
+        "exact_match": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
     }
     if probs is not None:
         report["ece"] = expected_calibration_error(y_true, probs)

@@ -77,15 +77,22 @@ class _Note:
     document: Document
     language: str
     encoded: EncodedNote | None = None
+    extra_spans: list[tuple[int, int]] | None = None  # spans of the document text to score
 
 
 @dataclass
 class _Scores:
-    """What the network says about a chunk of notes (logits, before calibration)."""
+    """What the network says about one note: logits, before calibration."""
 
-    notes: np.ndarray                 # [n, labels], aggregated as the model was trained
-    sentences: list[np.ndarray]       # per note [sentences, labels]
-    plans: list[SentencePlan]
+    note: np.ndarray                  # [labels] of the mean-pooled note vector
+    plan: SentencePlan                # the newest message's sentences
+    sentences: np.ndarray             # [sentences, labels]
+    extra: tuple[SentencePlan, np.ndarray] | None = None  # spans asked for, and their logits
+
+    @property
+    def aggregated(self) -> np.ndarray:
+        """The higher of the note's and its best sentence's logit, per label."""
+        return np.maximum(self.note, self.sentences.max(0)) if len(self.sentences) else self.note
 
 
 class Classifier:
@@ -122,6 +129,7 @@ class Classifier:
         self.unsupported_language = check_policy(unsupported_language)
         self.ngram = None  # optional CharNgramModel blended into the encoder's probabilities
         self.ngram_weight = 0.0
+        self.tensors: dict[str, np.ndarray] = {}  # what model.safetensors holds (for saving)
 
     @classmethod
     def load(cls, path: str | Path | None = None, precision: str = "auto", *,
@@ -150,7 +158,70 @@ class Classifier:
         classifier = cls(network, note_tokenizer, config, hf_tokenizer.pad_token_id, path,
                          precision=used, unsupported_language=unsupported_language)
         classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
+        classifier.tensors = tensors
         return classifier
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str | Path, *, precision: str = "auto",
+                        revision: str | None = None, token: str | None = None,
+                        unsupported_language: str = "score") -> Classifier:
+        """Load a model directory, or a Hugging Face Hub repository (``"owner/name"``,
+        downloaded with ``huggingface_hub``; needs network access).
+
+        Raises:
+            ModelLoadError: the directory is missing, incomplete or corrupt.
+        """
+        path = Path(path_or_repo).expanduser()
+        if not path.is_dir() and _looks_like_repo_id(str(path_or_repo)):
+            from huggingface_hub import snapshot_download
+
+            from salesnlp.errors import ModelLoadError
+
+            try:
+                path = Path(snapshot_download(str(path_or_repo), revision=revision,
+                                              token=token))
+            except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access ...
+                raise ModelLoadError(
+                    f"{path_or_repo} is neither a model directory here nor a Hub repository "
+                    f"that could be downloaded ({type(exc).__name__}: {exc})",
+                    hint="check the path, or the repository id and your network access"
+                ) from None
+        return cls.load(path, precision, unsupported_language=unsupported_language)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write this classifier (its current thresholds and calibration included) as a
+        model directory: ``config.json``, ``model.safetensors``, ``ngram.json``,
+        ``MANIFEST.json`` and a model card. Written atomically; returns the path."""
+        from salesnlp.cache import atomic_directory
+        from salesnlp.inference.model_dir import save_model_dir
+        from salesnlp.training.model_card import write_model_card
+
+        if not self.tensors:
+            raise ValueError("this classifier was not loaded from a model directory, so it "
+                             "has no weights to save")
+        path = Path(path)
+        self.config.thresholds = dict(self.thresholds)
+        facts = self.ngram.to_state()[0] if self.ngram is not None else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_directory(path) as staging:
+            save_model_dir(staging, self.config, self.tensors, facts)
+            write_model_card(staging, self.config)
+        return path
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False,
+                    commit_message: str = "Upload salesnlp model") -> str:
+        """Upload this classifier to the Hugging Face Hub (needs ``huggingface_hub`` and
+        network access); returns the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "model")
+            return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder),
+                                         commit_message=commit_message))
 
     def __repr__(self) -> str:
         return (f"Classifier(path={str(self.path)!r}, labels={self.labels}, "
@@ -206,6 +277,40 @@ class Classifier:
         bar.close()
         return results  # type: ignore[return-value]
 
+    def classify_with_spans(self, texts: Sequence[str],
+                            spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+                            ) -> list[tuple[Classification, list[dict[str, float] | None]]]:
+        """Classify notes and, in the same pass, score given character spans of each (e.g.
+        the sentences another tool found). A span's scores are ``None`` when the model does
+        not read it (a signature, a disclaimer, text past the read windows).
+
+        Args:
+            texts: the notes.
+            spans: for each note, ``(start, end)`` spans of the note as given.
+            batch_size: notes per forward pass.
+        """
+        texts = _checked(texts)
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} notes")
+        notes = self._prepare(texts)
+        out: list = [None] * len(texts)
+        todo = []
+        for i, (note, note_spans) in enumerate(zip(notes, spans, strict=True)):
+            if self._is_neutral(note):
+                out[i] = (self._neutral(texts[i], note.language), [None] * len(note_spans))
+            else:
+                document = note.document
+                note.extra_spans = [(document.to_text_offset(a), document.to_text_offset(b))
+                                    for a, b in note_spans]
+                todo.append(i)
+        for chunk in self._chunks([notes[i] for i in todo], batch_size):
+            chunk_notes = [notes[todo[k]] for k in chunk]
+            scores = self._forward(chunk_notes)
+            results = self._postprocess(chunk_notes, scores)
+            for k, result, score in zip(chunk, results, scores, strict=True):
+                out[todo[k]] = (result, self._span_scores(notes[todo[k]], score.extra))
+        return out
+
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Raw (uncalibrated) note logits ``[n, n_labels]``, aggregated as the model was
         trained; used by training (calibration) and evaluation."""
@@ -215,8 +320,7 @@ class Classifier:
         """Final calibrated probabilities ``[n, n_labels]`` (encoder blended with n-grams),
         exactly the scores :meth:`classify_many` gives (neutral notes included)."""
         notes = self._prepare(_checked(texts))
-        probs = self._blend(self._calibrate(self._logits(notes, batch_size)),
-                            [n.document.body_text for n in notes])
+        probs = self._probabilities(notes, self._score_all(notes, batch_size))
         probs[[self._is_neutral(n) for n in notes]] = 0.0
         return probs
 
@@ -238,10 +342,18 @@ class Classifier:
         return notes
 
     def _logits(self, notes: list[_Note], batch_size: int) -> np.ndarray:
-        out = np.zeros((len(notes), len(self.labels)), dtype=np.float32)
+        scores = self._score_all(notes, batch_size)
+        aggregate = self.config.aggregation == "max"
+        return np.stack([s.aggregated if aggregate else s.note for s in scores]) if scores \
+            else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def _score_all(self, notes: list[_Note], batch_size: int) -> list[_Scores]:
+        """The network's scores of every note, in order."""
+        out: list[_Scores | None] = [None] * len(notes)
         for chunk in self._chunks(notes, batch_size):
-            out[chunk] = self._forward([notes[k] for k in chunk]).notes
-        return out
+            for k, score in zip(chunk, self._forward([notes[k] for k in chunk]), strict=True):
+                out[k] = score
+        return out  # type: ignore[return-value]
 
     def _chunks(self, notes: list[_Note], batch_size: int) -> Iterator[list[int]]:
         """Indices of ``notes`` in chunks of similar length (less padding); encodes them."""
@@ -252,7 +364,7 @@ class Classifier:
                 note.encoded = encoded
         yield from length_sorted_chunks([n.encoded for n in notes], batch_size)
 
-    def _forward(self, notes: list[_Note]) -> _Scores:
+    def _forward(self, notes: list[_Note]) -> list[_Scores]:
         encoded = [n.encoded for n in notes]
         ids, mask, owner = pad_windows(encoded, self.pad_id)
         states = [self.network.token_states(ids[a : a + _MAX_WINDOWS_PER_PASS],
@@ -264,30 +376,49 @@ class Classifier:
         window_states: list[list[np.ndarray]] = [[] for _ in notes]
         for row, k in enumerate(owner.tolist()):
             window_states[k].append(states[row, : lengths[row]])
-        plans, sentence_logits = [], []
+        scores = []
         for k, note in enumerate(notes):
             plan = sentence_plan(body_sentences(note.document, note.language), encoded[k])
-            plans.append(plan)
-            sentence_logits.append(self._head(pool_sentences(plan, window_states[k])))
-        if self.config.aggregation == "max":
-            for k, logits in enumerate(sentence_logits):
-                if len(logits):
-                    note_logits[k] = np.maximum(note_logits[k], logits.max(0))
-        return _Scores(note_logits, sentence_logits, plans)
+            score = _Scores(note_logits[k], plan,
+                            self._head(pool_sentences(plan, window_states[k])))
+            if note.extra_spans is not None:
+                extra_plan = sentence_plan(sorted(set(note.extra_spans)), encoded[k])
+                score.extra = (extra_plan, self._head(pool_sentences(extra_plan,
+                                                                     window_states[k])))
+            scores.append(score)
+        return scores
 
-    def _postprocess(self, notes: list[_Note], scores: _Scores) -> list[Classification]:
-        probs = self._blend(self._calibrate(scores.notes),
+    def _probabilities(self, notes: list[_Note], scores: list[_Scores]
+                       ) -> np.ndarray:
+        """Calibrated, blended note probabilities ``[n, labels]``. With ``aggregation="max"``
+        each label's is the higher of the note's and its best sentence's, both blended, so
+        a note scores at least what its evidence scores."""
+        if not scores:
+            return np.zeros((0, len(self.labels)))
+        probs = self._blend(self._calibrate(np.stack([s.note for s in scores])),
                             [n.document.body_text for n in notes])
+        if self.config.aggregation == "max":
+            for k, (note, score) in enumerate(zip(notes, scores, strict=True)):
+                if len(score.sentences):
+                    probs[k] = np.maximum(probs[k],
+                                          self._sentence_probs(note, score).max(0))
+        return probs
+
+    def _sentence_probs(self, note: _Note, score: _Scores) -> np.ndarray:
+        texts = [note.document.text[a:b] for a, b in score.plan.spans]
+        return self._blend(self._calibrate(score.sentences), texts)
+
+    def _postprocess(self, notes: list[_Note], scores: list[_Scores]) -> list[Classification]:
+        probs = self._probabilities(notes, scores)
         results = []
-        for k, note in enumerate(notes):
+        for k, (note, score) in enumerate(zip(notes, scores, strict=True)):
             labels = self._decide(probs[k])
-            evidence = self._evidence(note, scores.plans[k], scores.sentences[k], labels)
             document = note.document
             results.append(Classification(
                 document.original, note.language, labels,
                 {lb: float(p) for lb, p in zip(self.labels, probs[k], strict=True)},
-                evidence, dict(self.thresholds), document.truncated,
-                note.language in SUPPORTED_LANGUAGES))
+                self._evidence(note, score, labels), dict(self.thresholds),
+                document.truncated, note.language in SUPPORTED_LANGUAGES))
         return results
 
     # -- helpers --------------------------------------------------------------
@@ -298,24 +429,32 @@ class Classifier:
         outside = note.language not in SUPPORTED_LANGUAGES and note.language != "und"
         return outside and self.unsupported_language == "neutral"
 
-    def _evidence(self, note: _Note, plan: SentencePlan, sentence_logits: np.ndarray,
-                  labels: tuple[str, ...]) -> tuple[Evidence, ...]:
+    def _evidence(self, note: _Note, score: _Scores, labels: tuple[str, ...]
+                  ) -> tuple[Evidence, ...]:
         """The sentences that drove each label of one note, best first."""
-        if not labels or not len(plan):
+        if not labels or not len(score.plan):
             return ()
         document = note.document
-        texts = [document.text[a:b] for a, b in plan.spans]
-        probs = self._blend(self._calibrate(sentence_logits), texts)
+        probs = self._sentence_probs(note, score)
         evidence = []
         for label in labels:
             k = self.labels.index(label)
             ranked = np.argsort(-probs[:, k], kind="stable").tolist()
             chosen = [s for s in ranked if probs[s, k] >= self.thresholds[label]]
             for s in (chosen or ranked[:1])[:MAX_EVIDENCE_PER_LABEL]:
-                start, end = document.span_in_original(*plan.spans[s])
+                start, end = document.span_in_original(*score.plan.spans[s])
                 evidence.append(Evidence(label, document.original[start:end], start, end,
                                          float(probs[s, k])))
         return tuple(evidence)
+
+    def _span_scores(self, note: _Note, extra) -> list[dict[str, float] | None]:
+        """Calibrated, blended scores of a note's extra spans, in the order given."""
+        plan, logits = extra
+        probs = self._blend(self._calibrate(logits),
+                            [note.document.text[a:b] for a, b in plan.spans])
+        scored = {span: {lb: float(p) for lb, p in zip(self.labels, row, strict=True)}
+                  for span, row in zip(plan.spans, probs, strict=True)}
+        return [scored.get(span) for span in note.extra_spans]
 
     def _blend(self, encoder_probs: np.ndarray, texts: list[str]) -> np.ndarray:
         if self.ngram is None or self.ngram_weight == 0.0:
@@ -355,6 +494,12 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
         raise ModelLoadError(f"{path}: the n-gram component is missing or corrupt ({exc})",
                              hint="retrain with `salesnlp train`, or restore the directory "
                                   "from git (`git checkout models/`)") from None
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", name))
 
 
 def check_policy(policy: str) -> str:

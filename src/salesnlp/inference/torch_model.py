@@ -56,23 +56,6 @@ def collate_windows(notes: list[EncodedNote], pad_id: int):
     return tuple(torch.from_numpy(a) for a in pad_windows(notes, pad_id))
 
 
-def predict_logits(model: NoteClassifierModel, encoded: list[EncodedNote], pad_id: int,
-                   batch_size: int = 32) -> np.ndarray:
-    """Logits of a PyTorch model for encoded notes, in length-sorted batches (training uses
-    it on dev; inference goes through :class:`TorchNetwork`)."""
-    out = np.zeros((len(encoded), model.head.out_features), dtype=np.float32)
-    order = sorted(range(len(encoded)), key=lambda k: sum(map(len, encoded[k].windows)))
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            ids, mask, owner = collate_windows([encoded[k] for k in chunk], pad_id)
-            out[chunk] = model(ids, mask, owner, len(chunk)).numpy()
-    model.train(was_training)
-    return out
-
-
 class TorchNetwork:
     """The exact fp32 path behind :class:`~salesnlp.inference.classifier.Classifier`: numpy in,
     numpy out, over a :class:`NoteClassifierModel` (kept as ``model``)."""

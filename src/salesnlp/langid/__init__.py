@@ -1,13 +1,14 @@
-"""Language identification: :func:`detect_language`, :func:`detect_languages` and the
-detector object behind them."""
+"""Language identification: :class:`LanguageDetector` and its shortcuts
+:func:`detect_language` and :func:`detect_languages`."""
 
 from salesnlp.langid.detector import (
     SUPPORTED_LANGUAGES,
+    LanguageDetector,
     LanguageGuess,
     LanguageSpan,
     detect_language,
     detect_languages,
 )
 
-__all__ = ["SUPPORTED_LANGUAGES", "LanguageGuess", "LanguageSpan", "detect_language",
-           "detect_languages"]
+__all__ = ["SUPPORTED_LANGUAGES", "LanguageDetector", "LanguageGuess", "LanguageSpan",
+           "detect_language", "detect_languages"]

