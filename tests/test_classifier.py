@@ -316,3 +316,26 @@ def test_ngram_blend_is_chosen_on_dev_and_applied(tiny_model, classifier):
     else:
         ngram = classifier.ngram.predict_proba(texts)
         assert np.allclose(blended, (1 - weight) * encoder_only + weight * ngram, atol=1e-6)
+
+
+def test_save_pretrained_round_trips_and_the_config_reads_as_a_classifiers(tiny_model,
+                                                                            tmp_path):
+    import json
+
+    from salesnlp.errors import ModelLoadError
+
+    clf = Classifier.from_pretrained(tiny_model, precision="fp32")
+    clf.thresholds[LABELS[0]] = 0.11  # a user's re-tuned threshold travels with the model
+    saved = clf.save_pretrained(tmp_path / "copy")
+    again = Classifier.from_pretrained(saved, precision="fp32")
+    assert again.thresholds[LABELS[0]] == 0.11
+    text = "Ei öelnud, kes hanke võitis."
+    assert again.classify(text).scores == pytest.approx(clf.classify(text).scores, abs=1e-6)
+    config = json.loads((saved / "config.json").read_text())
+    assert config["id2label"] == {str(k): lb for k, lb in enumerate(LABELS)}
+    assert config["problem_type"] == "multi_label_classification"
+    card = (saved / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: salesnlp" in card
+    assert "pipeline_tag: text-classification" in card and "- uk" in card
+    with pytest.raises(ModelLoadError, match="neither a model directory"):
+        Classifier.from_pretrained("no-such-owner/no-such-model")  # no hub here

@@ -57,6 +57,51 @@ def _add_export_int8(sub) -> None:
     p.set_defaults(func=_cmd_export_int8)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from salesnlp.integrations.serve.app import ServeSettings
+    from salesnlp.integrations.serve.server import ServeUsageError, resolve_token, run
+
+    logging.getLogger("salesnlp.serve.access").setLevel(logging.INFO)
+    try:
+        token = resolve_token(args.token_file)
+    except ServeUsageError as exc:
+        print(f"salesnlp serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(ServeSettings(
+        host=args.host, port=args.port, model=args.model, token=token,
+        max_body_bytes=args.max_body_bytes, max_batch=args.max_batch,
+        max_batch_notes=args.max_batch_notes, batch_wait_ms=args.batch_wait_ms,
+        max_queue=args.max_queue, unsupported_language=args.unsupported_language))
+
+
+def _add_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="the HTTP service for CRM plugins (needs the serve extra)",
+        description="Serve POST /v1/classify and /v1/detect-language, /healthz, /readyz, "
+        "/metrics and /openapi.json. Requests need 'Authorization: Bearer <token>' when a "
+        "token is set ($SALESNLP_API_TOKEN or --token-file); without one the service "
+        "listens on loopback only. Concurrent requests are classified in shared batches.",
+        epilog="examples:\n  salesnlp serve\n"
+               "  SALESNLP_API_TOKEN=secret salesnlp serve --host 0.0.0.0 --port 8000\n"
+               "  curl -H 'Authorization: Bearer secret' -d '{\"text\": \"...\"}' "
+               "localhost:8000/v1/classify",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--token-file", default=None, help="file holding the API token")
+    p.add_argument("--max-body-bytes", type=int, default=1_048_576)
+    p.add_argument("--max-batch", type=int, default=256, help="most texts in one request")
+    p.add_argument("--max-batch-notes", type=int, default=64,
+                   help="most notes in one model call (across requests)")
+    p.add_argument("--batch-wait-ms", type=float, default=4.0,
+                   help="how long a note waits for others to share its model call")
+    p.add_argument("--max-queue", type=int, default=4096,
+                   help="most notes waiting; more are refused with 503")
+    p.add_argument("--unsupported-language", default="score", choices=["score", "neutral"])
+    p.set_defaults(func=_cmd_serve)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from salesnlp.demo import run_demo
 
@@ -382,7 +427,7 @@ def _add_classify(sub) -> None:
 
 _COMMANDS: list[Callable] = [
     _add_build_base, _add_export_int8, _add_demo, _add_corpus, _add_train, _add_evaluate,
-    _add_detect, _add_classify,
+    _add_detect, _add_classify, _add_serve,
 ]
 
 

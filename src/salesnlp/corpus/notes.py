@@ -344,6 +344,10 @@ def corpus_stats(notes: Iterable[Note]) -> dict:
             "none_by_split": {s: sum(1 for n in none if n.split == s) for s in SPLITS},
             "hard_negatives": len(hard),
             "multi_label": sum(1 for n in subset if len(n.labels) >= 2),
+            "genres": dict(sorted(Counter(n.genre for n in subset).items())),
+            "writers": {w: {"split": next(n.split for n in subset if (n.writer or "?") == w),
+                            "notes": c}
+                        for w, c in sorted(Counter(n.writer or "?" for n in subset).items())},
         }
     return stats
 
@@ -366,4 +370,14 @@ def format_stats(stats: dict) -> str:
             + f" | {s['multi_label']} = {s['multi_label'] / max(n, 1):.0%} |"
         )
     lines.append(f"\nTotal notes: {stats['total']}. Label cells: total (train/dev/test).")
+    genres = sorted({g for s in stats["languages"].values() for g in s["genres"]})
+    if len(genres) > 1:
+        lines += ["", "| lang | " + " | ".join(genres) + " |", "|" + " --- |" * (len(genres) + 1)]
+        lines += [f"| {lang} | " + " | ".join(str(s["genres"].get(g, 0)) for g in genres) + " |"
+                  for lang, s in stats["languages"].items()]
+        lines += ["", "| lang | writers (notes): train | dev | test |", "| --- | --- | --- | --- |"]
+        for lang, s in stats["languages"].items():
+            cells = [", ".join(f"{w} ({v['notes']})" for w, v in s["writers"].items()
+                               if v["split"] == split) for split in SPLITS]
+            lines.append(f"| {lang} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

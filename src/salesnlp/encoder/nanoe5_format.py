@@ -178,6 +178,13 @@ def read_e5_file(path: str | Path) -> E5File:
         )
     cur = _Cursor(data, path)
     cur.take(4)
+    header = _read_header(cur, path)
+    vocabulary = _read_vocabulary(cur, path, header.vocab)
+    tensors = _read_tensor_directory(cur)
+    return E5File(path, data, header, vocabulary, tensors)
+
+
+def _read_header(cur: _Cursor, path: Path) -> E5Header:
     version = cur.one("I")
     hidden, n_layers, heads, ffn, vocab, max_pos, type_vocab = cur.unpack("7i")
     eps = cur.one("f")
@@ -185,7 +192,10 @@ def read_e5_file(path: str | Path) -> E5File:
     header = E5Header(version, hidden, n_layers, heads, ffn, vocab, max_pos, type_vocab, eps, block)
     if block != Q4_BLOCK or hidden <= 0 or hidden % heads or vocab <= 0:
         raise WeightsFileError(f"{path} has an implausible header {header}", hint=_REINSTALL_HINT)
+    return header
 
+
+def _read_vocabulary(cur: _Cursor, path: Path, vocab: int) -> E5Vocabulary:
     n_pieces, bos, eos, pad, unk = cur.unpack("5i")
     if not 0 < n_pieces <= vocab:
         raise WeightsFileError(f"{path} declares {n_pieces} pieces for a vocabulary of {vocab}")
@@ -195,14 +205,10 @@ def read_e5_file(path: str | Path) -> E5File:
     blob = bytes(cur.take(blob_len))
     if offsets[-1] > blob_len or np.any(np.diff(offsets.astype(np.int64)) < 0):
         raise WeightsFileError(f"{path} has a corrupt piece table", hint=_REINSTALL_HINT)
-    pieces = [
-        blob[offsets[i] : offsets[i + 1]].decode("utf-8", errors="replace")
-        for i in range(n_pieces)
-    ]
-
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8", errors="replace")
+              for i in range(n_pieces)]
     n_norm = cur.one("i")
-    norm_bytes = cur.one("I")
-    norm_raw = cur.take(norm_bytes)
+    norm_raw = cur.take(cur.one("I"))
     normalisation: dict[int, tuple[int, ...]] = {}
     pos = 0
     for _ in range(n_norm):
@@ -210,16 +216,15 @@ def read_e5_file(path: str | Path) -> E5File:
         pos += 5
         normalisation[code_point] = struct.unpack_from(f"<{count}I", norm_raw, pos)
         pos += 4 * count
+    return E5Vocabulary(pieces, scores, bos, eos, pad, unk, normalisation)
 
-    n_tensors = cur.one("i")
+
+def _read_tensor_directory(cur: _Cursor) -> dict[str, TensorEntry]:
     tensors: dict[str, TensorEntry] = {}
-    for _ in range(n_tensors):
-        name_len = cur.one("H")
-        name = bytes(cur.take(name_len)).decode("ascii", errors="replace")
+    for _ in range(cur.one("i")):
+        name = bytes(cur.take(cur.one("H"))).decode("ascii", errors="replace")
         dtype = cur.one("B")
         n_elements = cur.one("I")
         offset, n_bytes = cur.unpack("QQ")
         tensors[name] = TensorEntry(name, dtype, n_elements, offset, n_bytes)
-
-    vocabulary = E5Vocabulary(pieces, scores, bos, eos, pad, unk, normalisation)
-    return E5File(path, data, header, vocabulary, tensors)
+    return tensors

@@ -117,8 +117,8 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
 def evaluate_for_card(model_dir: str | Path, corpus: str | Path = "corpus") -> list[Path]:
     """Score a model directory on the writer-held-out test (fp32 and int8) and on corpus
     v1's test split; write ``evaluation.json``/``.md`` into it and refresh its card."""
+    from salesnlp.inference.model_card import EVALUATION_FILE, write_model_card
     from salesnlp.inference.model_dir import read_model_dir
-    from salesnlp.training.model_card import EVALUATION_FILE, write_model_card
 
     model_dir = Path(model_dir)
     reports = {"heldout": evaluate(model_dir, corpus, "test", subset="heldout", precision="fp32"),
@@ -181,7 +181,7 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
 
 def format_report(report: dict) -> str:
     """Markdown tables for a report from :func:`evaluate`."""
-    from salesnlp.evaluation.reports import breakdown_table, label_table
+    from salesnlp.reporting import breakdown_table, label_table
 
     overall = report["overall"]
     subset = f", subset `{report['subset']}`" if report.get("subset") else ""

@@ -126,13 +126,9 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     """Build the int8 files of a model into ``entry`` (atomically)."""
     import time
 
-    import torch
-
     from salesnlp.cache import atomic_directory, ensure_writable, write_manifest
     from salesnlp.encoder.base import resolve_base
-    from salesnlp.encoder.tokenization import NoteTokenizer
-    from salesnlp.export import onnx as exporter
-    from salesnlp.inference.torch_model import build_model, collate_windows
+    from salesnlp.inference.torch_model import build_model
 
     started = time.perf_counter()
     ensure_writable(entry.parent)  # before a minute of work, not after
@@ -143,29 +139,10 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     logger.info("building the int8 fast path into %s (once per model)", entry)
     model, hf_tokenizer = build_model(config, tensors)
     bert = model.encoder
-    note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length, config.prefix)
     embedding = quantise_embedding(bert.embeddings.word_embeddings.weight)
-    try:
-        plain = exporter.ExportableEncoder(bert).eval()
-    except ValueError as exc:
-        raise FastPathUnavailable(str(exc)) from None
-    ids, mask, _ = collate_windows(note_tokenizer.encode(list(_PROBES)),
-                                   hf_tokenizer.pad_token_id)
-    embeds = torch.from_numpy(embedding.lookup(ids.numpy()))
-    real = mask.bool()
-    with torch.inference_mode():  # the re-implementation must match the HF forward
-        expected = bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-        diff = float((expected - plain(embeds, mask))[real].abs().max())
-    if diff > 1e-3:
-        raise FastPathUnavailable(f"the exportable encoder differs from the model by {diff:.2g}")
+    probes = _probe_states(config, bert, hf_tokenizer, embedding)
     with atomic_directory(entry) as staging:
-        facts = exporter.build_int8_graph(bert, staging, ONNX_FILE, RECIPE["symmetric"])
-        got = exporter.run_states(exporter.session(staging / ONNX_FILE), embeds.numpy(),
-                                  mask.numpy())
-        got = torch.from_numpy(got)
-        cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
-        if cosine < 0.98:
-            raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
+        facts = _write_graph(bert, staging, probes)
         compact = _compact_vocabulary(base_path, hf_tokenizer)
         if compact is not None:
             tokenizer_json, old_ids, tokenizer_facts = compact
@@ -181,8 +158,7 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
             "recipe": RECIPE, "base_model": config.base_model,
             "hidden": bert.config.hidden_size, "heads": bert.config.num_attention_heads,
             "layers": bert.config.num_hidden_layers, "vocab": int(embedding.shape[0]),
-            "compact_vocabulary": compact is not None,
-            "probe_min_token_cosine": cosine, **facts,
+            "compact_vocabulary": compact is not None, **facts,
             "tokenizer": tokenizer_facts,
             "build_seconds": round(time.perf_counter() - started, 2),
         }, indent=2))
@@ -190,6 +166,49 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     logger.info("int8 fast path built in %.1f s", time.perf_counter() - started)
     prune(entry.parent)
     return entry
+
+
+def _probe_states(config, bert, hf_tokenizer, embedding: Int8Embedding):
+    """Probe windows (embeddings, mask) and the fp32 model's states for them; checks that
+    the exportable re-implementation of the encoder matches the model."""
+    import torch
+
+    from salesnlp.encoder.tokenization import NoteTokenizer
+    from salesnlp.export import onnx as exporter
+    from salesnlp.inference.torch_model import collate_windows
+
+    note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length, config.prefix)
+    try:
+        plain = exporter.ExportableEncoder(bert).eval()
+    except ValueError as exc:
+        raise FastPathUnavailable(str(exc)) from None
+    ids, mask, _ = collate_windows(note_tokenizer.encode(list(_PROBES)),
+                                   hf_tokenizer.pad_token_id)
+    embeds = torch.from_numpy(embedding.lookup(ids.numpy()))
+    with torch.inference_mode():  # the re-implementation must match the HF forward
+        expected = bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        diff = float((expected - plain(embeds, mask))[mask.bool()].abs().max())
+    if diff > 1e-3:
+        raise FastPathUnavailable(f"the exportable encoder differs from the model by {diff:.2g}")
+    return embeds, mask, expected
+
+
+def _write_graph(bert, directory: Path, probes) -> dict:
+    """Export and quantise the graph into ``directory``; check it against fp32 on the
+    probes (every real token's state within cosine 0.98)."""
+    import torch
+
+    from salesnlp.export import onnx as exporter
+
+    embeds, mask, expected = probes
+    facts = exporter.build_int8_graph(bert, directory, ONNX_FILE, RECIPE["symmetric"])
+    got = torch.from_numpy(exporter.run_states(exporter.session(directory / ONNX_FILE),
+                                               embeds.numpy(), mask.numpy()))
+    real = mask.bool()
+    cosine = float(torch.nn.functional.cosine_similarity(got[real], expected[real]).min())
+    if cosine < 0.98:
+        raise FastPathUnavailable(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
+    return {**facts, "probe_min_token_cosine": cosine}
 
 
 def build_int8(model: str | Path | None = None, *, cache_dir: str | Path | None = None,

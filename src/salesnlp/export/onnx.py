@@ -161,84 +161,103 @@ def quantise_per_token(src: Path, dst: Path, symmetric: bool = True) -> int:
         The number of products replaced.
     """
     import onnx
-    from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
-    nodes, constants, consumed = [], [], set()
-
-    def constant(name: str, value: np.ndarray) -> str:
-        constants.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    one = constant("q8/one", np.array(1.0, np.float32))
-    zero_point = constant("q8/zp", np.array(128 if symmetric else 0, np.uint8))
-    tiny = constant("q8/tiny", np.array(1e-8, np.float32))
-    inverse = constant("q8/inv", np.array(1.0 / (127.0 if symmetric else 255.0), np.float32))
-    quantised: dict[str, tuple[str, str, str]] = {}
-    count = 0
+    writer = _PerTokenProducts(symmetric)
+    nodes, consumed = [], set()
     for node in graph.node:
         weight = initializers.get(node.input[1]) if node.op_type == "MatMul" else None
         if weight is None or len(weight.dims) != 2 or \
                 weight.data_type != onnx.TensorProto.FLOAT:
             nodes.append(node)
             continue
-        x = node.input[0]
-        if x not in quantised:
-            p = f"q8/in{len(quantised)}/"
-            if symmetric:
-                nodes += [
-                    helper.make_node("Abs", [x], [p + "abs"]),
-                    helper.make_node("ReduceMax", [p + "abs"], [p + "range"], axes=[-1],
-                                     keepdims=1),
-                ]
-                centred = x
-            else:
-                nodes += [
-                    helper.make_node("ReduceMin", [x], [p + "lo"], axes=[-1], keepdims=1),
-                    helper.make_node("ReduceMax", [x], [p + "hi"], axes=[-1], keepdims=1),
-                    helper.make_node("Sub", [p + "hi", p + "lo"], [p + "range"]),
-                    helper.make_node("Sub", [x, p + "lo"], [p + "shifted"]),
-                ]
-                centred = p + "shifted"
-            nodes += [
-                helper.make_node("Max", [p + "range", tiny], [p + "range+"]),
-                helper.make_node("Mul", [p + "range+", inverse], [p + "scale"]),
-                helper.make_node("Div", [centred, p + "scale"], [p + "scaled"]),
-                helper.make_node("QuantizeLinear", [p + "scaled", one, zero_point], [p + "q"]),
-            ]
-            quantised[x] = (p + "q", p + "scale", p + "lo")
-        xq, scale, lo = quantised[x]
-        w = numpy_helper.to_array(weight).astype(np.float32)
-        column_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
-        wq = np.clip(np.rint(w / column_scale), -127, 127).astype(np.int8)
-        p = f"q8/mm{count}/"
-        wq_name, ws_name = constant(p + "wq", wq), constant(p + "ws", column_scale)
-        if symmetric:  # the per-row scale broadcasts inside the kernel (no bias input!)
-            nodes.append(helper.make_node("MatMulIntegerToFloat",
-                                          [xq, wq_name, scale, ws_name, zero_point],
-                                          [node.output[0]], domain=MS_DOMAIN))
-        else:
-            colsum = (wq.astype(np.float64) * column_scale).sum(axis=0).astype(np.float32)
-            nodes += [
-                helper.make_node("MatMulIntegerToFloat", [xq, wq_name, one, ws_name, zero_point],
-                                 [p + "acc"], domain=MS_DOMAIN),
-                helper.make_node("Mul", [p + "acc", scale], [p + "scaled"]),
-                helper.make_node("Mul", [lo, constant(p + "colsum", colsum)], [p + "offset"]),
-                helper.make_node("Add", [p + "scaled", p + "offset"], [node.output[0]]),
-            ]
+        nodes += writer.product(node.input[0], weight, node.output[0])
         consumed.add(weight.name)
-        count += 1
     del graph.node[:]
     graph.node.extend(nodes)
     kept = [i for i in graph.initializer if i.name not in consumed]
     del graph.initializer[:]
-    graph.initializer.extend(kept + constants)
+    graph.initializer.extend(kept + writer.constants)
     if not any(o.domain == MS_DOMAIN for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
+        model.opset_import.append(onnx.helper.make_opsetid(MS_DOMAIN, 1))
     onnx.save(model, str(dst))
-    return count
+    return writer.count
+
+
+class _PerTokenProducts:
+    """Writes the nodes of :func:`quantise_per_token`: each input quantised once, each
+    product as ``MatMulIntegerToFloat``."""
+
+    def __init__(self, symmetric: bool) -> None:
+        self.symmetric = symmetric
+        self.constants: list = []
+        self.quantised: dict[str, tuple[str, str, str]] = {}
+        self.count = 0
+        self.one = self.constant("q8/one", np.array(1.0, np.float32))
+        self.zero_point = self.constant("q8/zp", np.array(128 if symmetric else 0, np.uint8))
+        self.tiny = self.constant("q8/tiny", np.array(1e-8, np.float32))
+        self.inverse = self.constant("q8/inv", np.array(1.0 / (127.0 if symmetric else 255.0),
+                                                        np.float32))
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.constants.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def product(self, x: str, weight, output: str) -> list:
+        """Nodes computing ``output = x @ weight`` in int8 (plus ``x``'s quantisation the
+        first time ``x`` is seen)."""
+        from onnx import helper, numpy_helper
+
+        nodes = [] if x in self.quantised else self._quantise_input(x)
+        xq, scale, lo = self.quantised[x]
+        w = numpy_helper.to_array(weight).astype(np.float32)
+        column_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
+        wq = np.clip(np.rint(w / column_scale), -127, 127).astype(np.int8)
+        p = f"q8/mm{self.count}/"
+        self.count += 1
+        wq_name, ws_name = self.constant(p + "wq", wq), self.constant(p + "ws", column_scale)
+        if self.symmetric:  # the per-row scale broadcasts inside the kernel (no bias input!)
+            return nodes + [helper.make_node(
+                "MatMulIntegerToFloat", [xq, wq_name, scale, ws_name, self.zero_point],
+                [output], domain=MS_DOMAIN)]
+        colsum = (wq.astype(np.float64) * column_scale).sum(axis=0).astype(np.float32)
+        return nodes + [
+            helper.make_node("MatMulIntegerToFloat",
+                             [xq, wq_name, self.one, ws_name, self.zero_point], [p + "acc"],
+                             domain=MS_DOMAIN),
+            helper.make_node("Mul", [p + "acc", scale], [p + "scaled"]),
+            helper.make_node("Mul", [lo, self.constant(p + "colsum", colsum)], [p + "offset"]),
+            helper.make_node("Add", [p + "scaled", p + "offset"], [output]),
+        ]
+
+    def _quantise_input(self, x: str) -> list:
+        from onnx import helper
+
+        p = f"q8/in{len(self.quantised)}/"
+        if self.symmetric:
+            nodes = [helper.make_node("Abs", [x], [p + "abs"]),
+                     helper.make_node("ReduceMax", [p + "abs"], [p + "range"], axes=[-1],
+                                      keepdims=1)]
+            centred = x
+        else:
+            nodes = [helper.make_node("ReduceMin", [x], [p + "lo"], axes=[-1], keepdims=1),
+                     helper.make_node("ReduceMax", [x], [p + "hi"], axes=[-1], keepdims=1),
+                     helper.make_node("Sub", [p + "hi", p + "lo"], [p + "range"]),
+                     helper.make_node("Sub", [x, p + "lo"], [p + "shifted"])]
+            centred = p + "shifted"
+        nodes += [
+            helper.make_node("Max", [p + "range", self.tiny], [p + "range+"]),
+            helper.make_node("Mul", [p + "range+", self.inverse], [p + "scale"]),
+            helper.make_node("Div", [centred, p + "scale"], [p + "scaled"]),
+            helper.make_node("QuantizeLinear", [p + "scaled", self.one, self.zero_point],
+                             [p + "q"]),
+        ]
+        self.quantised[x] = (p + "q", p + "scale", p + "lo")
+        return nodes
 
 
 def build_int8_graph(bert: nn.Module, directory: Path, name: str, symmetric: bool = True

@@ -42,6 +42,7 @@ from salesnlp.inference.pooling import (
     pool_sentences,
     sentence_plan,
 )
+from salesnlp.inference.pretrained import PretrainedMixin
 from salesnlp.labels import SUPPORTED_LANGUAGES
 from salesnlp.prepare.document import Document, prepare_document
 from salesnlp.prepare.text import MAX_CHARS, check_text, has_letters
@@ -95,7 +96,7 @@ class _Scores:
         return np.maximum(self.note, self.sentences.max(0)) if len(self.sentences) else self.note
 
 
-class Classifier:
+class Classifier(PretrainedMixin):
     """Classify notes with a fine-tuned model.
 
     Use :meth:`load` (or :func:`salesnlp.load`) rather than the constructor.
@@ -160,68 +161,6 @@ class Classifier:
         classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
         classifier.tensors = tensors
         return classifier
-
-    @classmethod
-    def from_pretrained(cls, path_or_repo: str | Path, *, precision: str = "auto",
-                        revision: str | None = None, token: str | None = None,
-                        unsupported_language: str = "score") -> Classifier:
-        """Load a model directory, or a Hugging Face Hub repository (``"owner/name"``,
-        downloaded with ``huggingface_hub``; needs network access).
-
-        Raises:
-            ModelLoadError: the directory is missing, incomplete or corrupt.
-        """
-        path = Path(path_or_repo).expanduser()
-        if not path.is_dir() and _looks_like_repo_id(str(path_or_repo)):
-            from huggingface_hub import snapshot_download
-
-            from salesnlp.errors import ModelLoadError
-
-            try:
-                path = Path(snapshot_download(str(path_or_repo), revision=revision,
-                                              token=token))
-            except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no access ...
-                raise ModelLoadError(
-                    f"{path_or_repo} is neither a model directory here nor a Hub repository "
-                    f"that could be downloaded ({type(exc).__name__}: {exc})",
-                    hint="check the path, or the repository id and your network access"
-                ) from None
-        return cls.load(path, precision, unsupported_language=unsupported_language)
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write this classifier (its current thresholds and calibration included) as a
-        model directory: ``config.json``, ``model.safetensors``, ``ngram.json``,
-        ``MANIFEST.json`` and a model card. Written atomically; returns the path."""
-        from salesnlp.cache import atomic_directory
-        from salesnlp.inference.model_dir import save_model_dir
-        from salesnlp.training.model_card import write_model_card
-
-        if not self.tensors:
-            raise ValueError("this classifier was not loaded from a model directory, so it "
-                             "has no weights to save")
-        path = Path(path)
-        self.config.thresholds = dict(self.thresholds)
-        facts = self.ngram.to_state()[0] if self.ngram is not None else None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_directory(path) as staging:
-            save_model_dir(staging, self.config, self.tensors, facts)
-            write_model_card(staging, self.config)
-        return path
-
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False,
-                    commit_message: str = "Upload salesnlp model") -> str:
-        """Upload this classifier to the Hugging Face Hub (needs ``huggingface_hub`` and
-        network access); returns the commit URL."""
-        import tempfile
-
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = self.save_pretrained(Path(tmp) / "model")
-            return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder),
-                                         commit_message=commit_message))
 
     def __repr__(self) -> str:
         return (f"Classifier(path={str(self.path)!r}, labels={self.labels}, "
@@ -494,12 +433,6 @@ def load_ngram(path: Path, config: ModelConfig, tensors: dict):
         raise ModelLoadError(f"{path}: the n-gram component is missing or corrupt ({exc})",
                              hint="retrain with `salesnlp train`, or restore the directory "
                                   "from git (`git checkout models/`)") from None
-
-
-def _looks_like_repo_id(name: str) -> bool:
-    import re
-
-    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", name))
 
 
 def check_policy(policy: str) -> str:

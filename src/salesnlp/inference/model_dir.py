@@ -62,6 +62,10 @@ class ModelConfig:
 
     def to_json(self) -> dict:
         return {"salesnlp_format": FORMAT_VERSION, "labels": list(self.labels),
+                # what Hugging Face tools read from a classifier's config.json
+                "id2label": dict(enumerate(self.labels)),
+                "label2id": {label: k for k, label in enumerate(self.labels)},
+                "problem_type": "multi_label_classification",
                 "base_model": self.base_model,
                 "base_tensors_sha256": self.base_tensors_sha256,
                 "max_length": self.max_length, "prefix": self.prefix,

@@ -212,8 +212,8 @@ def _tune_on_dev(classifier, examples, dev_notes: list[Note], config: TrainingCo
 
 def _write(out: Path, model_config, weights: dict[str, np.ndarray], ngram) -> None:
     from salesnlp.cache import atomic_directory
+    from salesnlp.inference.model_card import write_model_card
     from salesnlp.inference.model_dir import save_model_dir
-    from salesnlp.training.model_card import write_model_card
 
     facts = None
     if ngram is not None:

@@ -68,7 +68,7 @@ def _eval_results(evaluation: dict) -> list:
 
 
 def _body(config: ModelConfig, evaluation: dict, name: str) -> str:
-    from salesnlp.evaluation.reports import breakdown_table, label_table
+    from salesnlp.reporting import breakdown_table, label_table
 
     training = config.training
     parts = [f"# {name}", "",
