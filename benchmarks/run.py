@@ -154,6 +154,18 @@ def note_sets(classifier, notes, seed: int = 0) -> dict[str, list[str]]:
     return {"short": short, "typical": typical, "long": long}
 
 
+def document_sets(notes) -> dict[str, list[str]]:
+    """The corpus's real documents: minutes of 250-350 words, e-mail threads of 4-6 messages
+    (3 or more reply headers: the corpus's longest threads)."""
+    from salesnlp.prepare.email import segment_email
+
+    minutes = [n.text for n in notes
+               if n.genre == "minutes" and 250 <= len(n.text.split()) <= 350]
+    threads = [n.text for n in notes if n.genre == "email"
+               and sum(s.kind == "header" for s in segment_email(n.text)) >= 3]
+    return {"minutes_300_words": minutes[:24], "thread_4_to_6_messages": threads[:24]}
+
+
 def words_note(notes, n_words: int, lang: str = "et") -> str:
     """A note of exactly ``n_words`` words, concatenated from real notes of one language."""
     words: list[str] = []
@@ -379,7 +391,7 @@ def main(argv=None) -> int:
     _log(f"model {model_path}")
     corpus = salesnlp.load_corpus(ROOT / "corpus")
     test = [n for n in corpus if n.split == "test"]
-    results: dict = {"machine": _machine(), "model": str(model_path), "quick": args.quick}
+    results: dict = {"machine": _machine(), "model": _shown_path(model_path), "quick": args.quick}
 
     # Build (or check) the fast-path files first: their one-time cost is a figure too.
     t = time.perf_counter()
@@ -424,6 +436,11 @@ def main(argv=None) -> int:
             n = {"short": 48, "typical": 48, "long": 16}[kind]
             lat[name][kind] = latency(one, texts[:n], reps if kind != "long" else 1)
     results["latency"] = lat
+
+    _log("documents: minutes of ~300 words, threads of 4-6 messages")
+    results["documents"] = {
+        name: {kind: latency(one, texts, 1) for kind, texts in document_sets(corpus).items()}
+        for name, (one, _) in paths.items()}
 
     _log("classify_many throughput")
     thr = {name: {} for name in paths}
@@ -560,8 +577,16 @@ def _machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__,
-            "loadavg_start": os.getloadavg(), "cpu_free_flag": os.path.exists("/tmp/cpu_free"),
+            "loadavg_start": os.getloadavg(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def _shown_path(path: Path) -> str:
+    """The model path as the report shows it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return Path(path).name
 
 
 def budget_table(r: dict) -> list[dict]:
@@ -611,13 +636,15 @@ def _fmt(x, digits=3):
 
 def markdown(r: dict) -> str:
     m = r["machine"]
+    busy = m["loadavg_start"][0] > 0.5
+    shared = " (CPU shared with other jobs: figures are noisy)" if busy else ""
     lines = [
         "# salesnlp inference benchmark",
         "",
         f"`python -m benchmarks.run` on {m['cpu']}, {m['cores']} cores, {m['date']}; "
         f"torch {m['torch']}, onnxruntime {m['onnxruntime']}, transformers "
         f"{m['transformers']}; load average at start {m['loadavg_start'][0]:.2f}"
-        f"{'' if m['cpu_free_flag'] else ' (CPU shared with other jobs: figures are noisy)'}."
+        f"{shared}."
         f" Model: `{r['model']}`. Took {r['elapsed_s'] / 60:.1f} min.",
         "",
         "Speed-ups are against `hf-fp32`, plain Hugging Face fp32 inference of the same "
@@ -683,6 +710,14 @@ def markdown(r: dict) -> str:
                   for k, v in r["peak_rss"].items()) + ".",
               f"- `detect_language`: median {r['detect_language']['median_us']:.1f} µs, "
               f"p95 {r['detect_language']['p95_us']:.1f} µs per text."]
+    if "documents" in r:
+        docs = r["documents"]
+        kinds = list(next(iter(docs.values())))
+        lines += ["", "## Real documents (one `classify` each, median / p95 ms)", "",
+                  "| path | " + " | ".join(kinds) + " |", "| --- |" + " --- |" * len(kinds)]
+        lines += [f"| {p} | " + " | ".join(
+            f"{docs[p][k]['median_ms']:.1f} / {docs[p][k]['p95_ms']:.1f} (n={docs[p][k]['n']})"
+            for k in kinds) + " |" for p in docs]
     sc = r["scaling"]
     lines += ["", "## Scaling with note length (one `classify`, windows of 512 tokens)", "",
               "| words | tokens | windows | " + " | ".join(

@@ -7,11 +7,11 @@ LABELS: tuple[str, ...] = ("partner_concealment", "evasive_stalling", "supplier_
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("et", "fi", "uk", "ro", "nl")
 
 
-def check_labels(labels: object) -> tuple[str, ...]:
-    """Return ``labels`` as a tuple after checking each is a known label id."""
+def check_labels(labels: object, known: tuple[str, ...] = LABELS) -> tuple[str, ...]:
+    """Return ``labels`` as a tuple in ``known``'s order after checking each is known."""
     if isinstance(labels, str) or not isinstance(labels, (list, tuple, set, frozenset)):
         raise TypeError(f"labels must be a list of label ids, got {type(labels).__name__}")
-    unknown = [label for label in labels if label not in LABELS]
+    unknown = sorted(set(labels) - set(known))
     if unknown:
-        raise ValueError(f"unknown label(s) {unknown}; accepted: {list(LABELS)}")
-    return tuple(label for label in LABELS if label in labels)
+        raise ValueError(f"unknown label(s) {unknown}; accepted: {list(known)}")
+    return tuple(label for label in known if label in labels)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from salesnlp.errors import CorpusError
-from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES
+from salesnlp.jsonl import parse_json_object
+from salesnlp.labels import LABELS, SUPPORTED_LANGUAGES, check_labels
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 #: Genres of corpus v2 (``corpus/README.md``); notes without one are ``note``.
@@ -108,7 +109,9 @@ def corpus_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-def _parse_labels(value: object, known: tuple[str, ...]) -> tuple[str, ...]:
+def parse_labels(value: object, known: tuple[str, ...] = LABELS) -> tuple[str, ...]:
+    """Labels as users store them: a list, a JSON list, ``a;b`` (or ``|``, ``,``), or
+    empty / ``none`` for no label; checked against ``known`` (``ValueError``)."""
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -121,12 +124,9 @@ def _parse_labels(value: object, known: tuple[str, ...]) -> tuple[str, ...]:
             value = [v for v in value if v and v.lower() != "none"]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"labels must be a list of strings, got {value!r}")
-    unknown = sorted(set(value) - set(known))
-    if unknown:
-        raise ValueError(f"unknown label(s) {unknown}; accepted: {list(known)}")
     if len(set(value)) != len(value):
         raise ValueError(f"repeated label in {value}")
-    return tuple(label for label in known if label in value)
+    return check_labels(value, known)
 
 
 def _iter_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -141,15 +141,8 @@ def _iter_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, None, f"bad JSON ({exc.msg} at column {exc.colno})"
-                continue
-            if not isinstance(row, dict):
-                yield line_no, None, "a line must hold a JSON object"
-                continue
-            yield line_no, row, None
+            row, error = parse_json_object(line)
+            yield line_no, row, error
 
 
 def _read(
@@ -188,7 +181,7 @@ def _note_from_row(row: dict, file: Path, line_no: int, *, text_column, labels_c
     _check_v2_fields(row, text)
     if labels_column not in row:
         raise ValueError(f"field {labels_column!r} is missing")
-    note_labels = _parse_labels(row.get(labels_column), labels)
+    note_labels = parse_labels(row.get(labels_column), labels)
     lang = row.get(lang_column) or "und"
     if lang not in SUPPORTED_LANGUAGES and lang != "und":
         raise ValueError(f"unknown language {lang!r}; accepted: {list(SUPPORTED_LANGUAGES)}")

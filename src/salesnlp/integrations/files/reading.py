@@ -15,13 +15,13 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from salesnlp.errors import SalesNLPError
+from salesnlp.jsonl import parse_json_object
 
 INPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "txt")
 #: Delimiters tried when a CSV's delimiter is not given (``--delimiter auto``).
@@ -182,23 +182,8 @@ def read_jsonl(lines: Lines, column: str) -> Iterator[Row]:
         if lines.bad(lines.line):
             yield Row(lines.line, None, not_text_reason(lines.codec))
             continue
-        stripped = text.strip()
-        try:
-            fields = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            yield Row(lines.line, None, _json_error(exc, stripped))
-            continue
-        if not isinstance(fields, dict):
-            yield Row(lines.line, None, "a line must hold a JSON object")
-            continue
-        yield Row(lines.line, fields, check_text_field(fields, column))
-
-
-def _json_error(exc: json.JSONDecodeError, line: str) -> str:
-    if exc.pos >= len(line):
-        return (f"bad JSON: the line ends before the object is complete (a missing "
-                f"closing brace or quote?) at column {len(line)}")
-    return f"bad JSON ({exc.msg} at column {exc.pos + 1})"
+        fields, error = parse_json_object(text)
+        yield Row(lines.line, fields, error or check_text_field(fields, column))
 
 
 def read_txt(lines: Lines, column: str) -> Iterator[Row]:
