@@ -31,6 +31,7 @@ not depend on its batch mates, as in fp32. ``benchmarks/`` measures both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -241,7 +242,7 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
     entry = fastpath_root(cache_dir) / cache_key(config, model_dir, base_id(config))
     for attempt in range(2):
         if attempt or not entry_is_sound(entry):
-            with _build_lock:
+            with _build_lock, _process_lock(entry):
                 if attempt or not entry_is_sound(entry):
                     _build(config, tensors, entry)
         try:
@@ -257,6 +258,26 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
             logger.warning("rebuilding the int8 files in %s: %s", entry, exc)
     return Int8Network(session, embedding, tensors["head.weight"], tensors["head.bias"],
                        entry), tokenizer
+
+
+@contextlib.contextmanager
+def _process_lock(entry: Path):
+    """Hold a lock file beside ``entry`` so that processes on one machine (Spark workers,
+    server workers) build it once; go without where the cache cannot be written (the
+    build then reports that)."""
+    try:
+        from filelock import FileLock
+
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(entry.with_name(entry.name + ".lock")), timeout=600)
+        lock.acquire()
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _build(config, tensors: dict[str, np.ndarray], entry: Path) -> None:
