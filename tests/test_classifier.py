@@ -339,3 +339,105 @@ def test_save_pretrained_round_trips_and_the_config_reads_as_a_classifiers(tiny_
     assert "pipeline_tag: text-classification" in card and "- uk" in card
     with pytest.raises(ModelLoadError, match="neither a model directory"):
         Classifier.from_pretrained("no-such-owner/no-such-model")  # no hub here
+
+
+def test_training_continues_from_a_model(tiny_model, tiny_base, tmp_path):
+    from salesnlp.inference.model_dir import read_model_dir
+
+    config = TrainingConfig(init_from=str(tiny_model), epochs=1, batch_size=4,
+                            learning_rate=1e-9, head_learning_rate=1e-9, prefix="passage: ")
+    result = train("unused", tmp_path / "continued", config, progress=False,
+                   train_notes=tiny_notes("train"), dev_notes=tiny_notes("dev"))
+    before, after = read_model_dir(tiny_model)[1], read_model_dir(result.model_dir)[1]
+    # a learning rate of ~0 leaves the continued weights where the first model left them
+    for key in ("head.weight", *[k for k in before if ".lora_" in k][:4]):
+        np.testing.assert_allclose(after[key], before[key], atol=1e-6)
+    facts = read_model_dir(result.model_dir)[0]
+    assert facts.adaptation == read_model_dir(tiny_model)[0].adaptation
+    assert facts.training["config"]["init_from"] == str(tiny_model)
+
+
+def test_adapting_records_the_forgetting_guard_and_logs_to_mlflow(tiny_model, tmp_path,
+                                                                   monkeypatch):
+    import json
+
+    import mlflow
+
+    from salesnlp.evaluation.evaluate import evaluate
+
+    guard = tmp_path / "guard.jsonl"
+    rows = [{**n.to_dict(), "split": "test", "writer": "g-w1"} for n in tiny_notes("test")]
+    rows.append({**tiny_notes("train")[0].to_dict(), "writer": "g-v1"})
+    guard.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    config = TrainingConfig(init_from=str(tiny_model), epochs=2, batch_size=4,
+                            learning_rate=1e-2, head_learning_rate=1e-2, prefix="passage: ",
+                            guard_corpus=str(guard), mlflow=True)
+    result = train("unused", tmp_path / "adapted", config, progress=False,
+                   train_notes=tiny_notes("train")[:8], dev_notes=tiny_notes("dev"))
+
+    def heldout(model) -> float:
+        report = evaluate(model, guard, "test", subset="heldout", precision="fp32")
+        assert report["overall"]["n"] == len(rows) - 1
+        return round(report["overall"]["macro_f1"], 4)
+
+    assert result.forgetting == {"corpus": str(guard), "before": heldout(tiny_model),
+                                 "after": heldout(result.model_dir),
+                                 "change": pytest.approx(heldout(result.model_dir)
+                                                         - heldout(tiny_model), abs=1e-4)}
+    run = mlflow.search_runs(search_all_experiments=True, output_format="list")[0]
+    assert run.data.metrics["dev.macro_f1"] == pytest.approx(result.dev_metrics["macro_f1"])
+    assert run.data.metrics["n_train"] == 8
+    assert run.data.params["init_from"] == str(tiny_model)
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "model")}
+    assert {"model/config.json", "model/model.safetensors"} <= logged
+
+
+def test_mlflow_without_mlflow_installed_fails_before_training(monkeypatch, tmp_path):
+    import importlib.util
+
+    from salesnlp.training.records import MlflowUnavailable
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(MlflowUnavailable, match="salesnlp\\[mlflow\\]"):
+        train("no-such-corpus", tmp_path / "m", TrainingConfig(mlflow=True), progress=False)
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_processes_trains_the_same_model(tiny_base, tmp_path):
+    """Two gloo processes, each reading half of every batch, take the steps one process
+    takes: weights equal within 1e-4 (float sums in another order)."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from salesnlp.inference.model_dir import read_model_dir
+
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from conftest import tiny_notes
+        from salesnlp.training.trainer import TrainingConfig, train
+        config = TrainingConfig(base_model={str(tiny_base)!r}, train_layers=1, epochs=2,
+            batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2, prefix="passage: ",
+            lora_dropout=0.0, head_dropout=0.0, encoder_dropout=0.0, ngram_weight_max=0.0,
+            threads=1)
+        train("unused", sys.argv[1], config, progress=False,
+              train_notes=tiny_notes("train"), dev_notes=tiny_notes("dev"))
+    """))
+    single = subprocess.run([sys.executable, str(script), str(tmp_path / "one")],
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-2000:]
+    double = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", "2", str(script), str(tmp_path / "two")],
+                            capture_output=True, text=True, timeout=600)
+    assert double.returncode == 0, double.stderr[-2000:]
+    one, two = read_model_dir(tmp_path / "one")[1], read_model_dir(tmp_path / "two")[1]
+    assert set(one) == set(two)
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], atol=1e-4, err_msg=key)

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from salesnlp.errors import SalesNLPError
@@ -182,11 +183,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base_model=args.base, method=args.method, train_layers=args.train_layers,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, threads=args.threads, aggregation=args.aggregation,
-        structure=not args.no_structure,
+        structure=not args.no_structure, init_from=args.init_from,
+        guard_corpus=args.guard_corpus, mlflow=args.mlflow,
     )
     result = train(args.corpus, args.out, config, progress=not args.quiet)
     print(f"model written to {result.model_dir} in {result.seconds:.0f} s; "
           f"dev macro-F1 {result.dev_metrics['macro_f1']:.3f}")
+    forgetting = result.forgetting
+    if forgetting:
+        print(f"on {forgetting['corpus']}'s held-out test: macro-F1 {forgetting['before']:.3f} "
+              f"before, {forgetting['after']:.3f} after ({forgetting['change']:+.3f})")
     if args.evaluate_test:
         return _evaluate_into_card(result.model_dir, args.corpus)
     return EXIT_OK
@@ -262,6 +268,16 @@ def _add_train(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--init-from", default=None,
+                   help="continue from this model directory (e.g. the shipped model) instead "
+                        "of the base encoder; calibration and thresholds are re-fitted on dev")
+    p.add_argument("--mlflow", action="store_true",
+                   help="also log the run to MLflow ($MLFLOW_TRACKING_URI); needs "
+                        "pip install 'salesnlp[mlflow]'")
+    p.add_argument("--guard-corpus", default=None,
+                   help="with --init-from: score the starting and the adapted model on this "
+                        "corpus's writer-held-out test (e.g. corpus/) to show what adapting "
+                        "costs there")
     p.add_argument("--aggregation", default="max", choices=["max", "mean"],
                    help="note score: the best sentence's or the mean-pooled vector's (v1)")
     p.add_argument("--no-structure", action="store_true",
@@ -425,9 +441,109 @@ def _add_classify(sub) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
+def _cmd_label_suggest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from salesnlp.api import load
+    from salesnlp.integrations.files.run import BatchOptions, read_rows
+    from salesnlp.labelling import LABEL_STUDIO_CONFIG, corpus_rows, label_studio_tasks, suggest
+
+    rows = []
+    for row in read_rows(args.input, BatchOptions(
+            text_column=args.text_column, delimiter=args.delimiter, encoding=args.encoding)):
+        if row.error:
+            print(f"{args.input}:{row.line}: skipped: {row.error}", file=sys.stderr)
+        else:
+            rows.append(row)
+    classifier = load(args.model)
+    chosen = suggest([r.fields[args.text_column] for r in rows], classifier, args.n,
+                     random_share=args.random_share, seed=args.seed,
+                     fields=[{k: v for k, v in r.fields.items() if k != args.text_column}
+                             for r in rows])
+    out = Path(args.output)
+    if args.format == "label-studio":
+        out.write_text(json.dumps(label_studio_tasks(chosen, Path(classifier.path).name),
+                                  ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        out.with_name(out.stem + ".label_config.xml").write_text(LABEL_STUDIO_CONFIG)
+    else:
+        out.write_text("".join(dump_json(r) + "\n" for r in corpus_rows(chosen)),
+                       encoding="utf-8")
+    reasons = Counter(s.reason for s in chosen)
+    print(f"{len(chosen)} of {len(rows)} notes suggested ({reasons['uncertain']} uncertain, "
+          f"{reasons['random']} random) -> {out}")
+    return EXIT_OK
+
+
+def _cmd_label_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from salesnlp.labelling import agreement_report, merge_annotations, read_annotations
+
+    notes = [n for path in args.inputs for n in read_annotations(
+        path, text_column=args.text_column, labels_column=args.labels_column,
+        annotator_column=args.annotator_column, id_column=args.id_column)]
+    rows = merge_annotations(notes)
+    Path(args.output).write_text("".join(dump_json(r) + "\n" for r in rows), encoding="utf-8")
+    report = agreement_report(notes)
+    if args.agreement:
+        Path(args.agreement).write_text(json.dumps(report, indent=1) + "\n")
+    disputed = sum(bool(r["disputed"]) for r in rows)
+    print(f"{len(rows)} notes -> {args.output} ({report['notes_with_several_annotators']} "
+          f"with several annotators, {disputed} with a disputed label)")
+    if report["fleiss"]:
+        print("Fleiss' kappa: " + ", ".join(f"{k} {v:.3f}" for k, v in report["fleiss"].items()))
+    return EXIT_OK
+
+
+def _add_label(sub) -> None:
+    p = sub.add_parser("label", help="choose notes worth labelling; import labels back")
+    lsub = p.add_subparsers(dest="label_command", metavar="ACTION", required=True)
+    s = lsub.add_parser(
+        "suggest", help="pick the notes a model is least sure about, spread and deduplicated",
+        description="Classify an unlabelled file and choose --n notes to label: closest to a "
+        "label's threshold first, spread over languages and genres (or length bands), no "
+        "near-duplicates, plus a random share. Writes a Label Studio import file with the "
+        "model's labels as pre-annotations (and OUTPUT.label_config.xml for the project), or "
+        "corpus JSON Lines with empty labels.",
+        epilog="examples:\n  salesnlp label suggest --input notes.csv --text-column note "
+               "--n 200 --output tasks.json\n  salesnlp label suggest --input notes.jsonl "
+               "--n 100 --format jsonl --output to_label.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--input", required=True, help="CSV, JSON Lines or text file")
+    s.add_argument("--text-column", default="text")
+    s.add_argument("--delimiter", default=None, help="CSV delimiter (default: sniffed)")
+    s.add_argument("--encoding", default=None, help="input encoding (default: UTF-8/BOM)")
+    s.add_argument("--n", type=int, default=200, help="how many notes to choose")
+    s.add_argument("--random-share", type=float, default=0.1,
+                   help="share of the n drawn at random (default 0.1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    s.add_argument("--format", default="label-studio", choices=["label-studio", "jsonl"])
+    s.add_argument("--output", required=True)
+    s.set_defaults(func=_cmd_label_suggest)
+    i = lsub.add_parser(
+        "import", help="read labels (Label Studio export, CSV, JSONL) into corpus JSON Lines",
+        description="Read a Label Studio JSON export, or CSV/JSONL rows of one annotator's "
+        "labels for one note, check every label, keep each annotator's labels, keep a label "
+        "given by more than half of a note's annotators (ties are listed as 'disputed'), and "
+        "report agreement (Fleiss' and pairwise Cohen's kappa per label).",
+        epilog="examples:\n  salesnlp label import export.json --output mine/labelled.jsonl"
+               "\n  salesnlp label import a.csv b.csv --annotator-column who --output "
+               "labelled.jsonl --agreement kappa.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    i.add_argument("inputs", nargs="+", help="Label Studio .json export(s), .csv or .jsonl")
+    i.add_argument("--output", required=True, help="corpus JSON Lines to write")
+    i.add_argument("--agreement", default=None, help="write the agreement report (JSON) here")
+    i.add_argument("--text-column", default="text")
+    i.add_argument("--labels-column", default="labels")
+    i.add_argument("--annotator-column", default="annotator")
+    i.add_argument("--id-column", default="id")
+    i.set_defaults(func=_cmd_label_import)
+
+
 _COMMANDS: list[Callable] = [
     _add_build_base, _add_export_int8, _add_demo, _add_corpus, _add_train, _add_evaluate,
-    _add_detect, _add_classify, _add_serve,
+    _add_detect, _add_classify, _add_serve, _add_label,
 ]
 
 

@@ -70,6 +70,18 @@ def score(notes: Sequence[Note], pred: np.ndarray, probs: np.ndarray | None = No
     }
 
 
+def evaluate_notes(model, notes: Sequence[Note], *, precision: str = "auto") -> dict:
+    """Score ``model`` (a path, a :class:`Classifier` or None) on labelled ``notes``:
+    overall, per language and per genre (see :func:`score`)."""
+    from salesnlp.inference.classifier import Classifier
+
+    classifier = (model if isinstance(model, Classifier)
+                  else Classifier.load(model, precision=precision))
+    pred, probs = _predict(classifier, notes)
+    return {"model": str(classifier.path), "precision": getattr(classifier, "precision", "fp32"),
+            **score(notes, pred, probs)}
+
+
 def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
              subset: str | None = None, baselines: bool = False,
              precision: str = "auto") -> dict:
@@ -88,16 +100,10 @@ def evaluate(model=None, corpus: str | Path = "corpus", split: str = "test", *,
     Returns:
         A JSON-ready report (see :func:`format_report` for its Markdown form).
     """
-    from salesnlp.inference.classifier import Classifier
-
-    classifier = (model if isinstance(model, Classifier)
-                  else Classifier.load(model, precision=precision))
     everything = load_corpus(corpus)
     notes = select([n for n in everything if n.split == split], subset, everything)
-    pred, probs = _predict(classifier, notes)
-    report = {"model": str(classifier.path), "corpus": str(corpus), "split": split,
-              "subset": subset, "precision": getattr(classifier, "precision", "fp32"),
-              **score(notes, pred, probs)}
+    report = {"corpus": str(corpus), "split": split, "subset": subset,
+              **evaluate_notes(model, notes, precision=precision)}
     if baselines:
         from salesnlp.evaluation.baselines import frozen_e5_baseline, tfidf_baseline
 

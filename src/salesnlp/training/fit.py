@@ -56,36 +56,47 @@ def frozen_states(encoder: nn.Module, examples: list[Example], first: int, pad_i
 def fit(model: nn.Module, examples: list[Example], config: TrainingConfig, pad_id: int,
         progress: bool) -> None:
     """Train ``model`` (a :class:`~salesnlp.inference.torch_model.NoteClassifierModel`
-    whose encoder has its trainable parameters set) on ``examples``, in place."""
-    labels = torch.tensor(np.stack([e.labels for e in examples]))
-    positives = labels.mean(0).clamp(min=0.02)
-    with torch.no_grad():  # a neutral start: each label near its base rate
-        nn.init.normal_(model.head.weight, std=0.02)
-        model.head.bias.copy_(torch.log(positives / (1 - positives)))
+    whose encoder has its trainable parameters set) on ``examples``, in place.
+
+    Under ``torchrun`` (or ``accelerate launch``) with N processes, every process takes
+    the same batches in the same order but reads only its own share of each batch
+    (example ``i`` belongs to process ``i % N``, whose frozen states only it caches);
+    the losses are normalised by the whole batch and the gradients summed across
+    processes, so each step is the one a single process would take (exactly, up to float
+    rounding, when every dropout is 0: dropout masks are drawn per process).
+    """
+    world, rank = distributed()
     groups = _parameter_groups(model, config)
+    params = [p for g in groups for p in g["params"]]
     steps = math.ceil(len(examples) / config.batch_size) * config.epochs
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps, config))
     encoder = model.encoder
     first = first_trained_layer(encoder, config)
-    logger.info("caching the output of the %d frozen layers for %d notes", first,
-                len(examples))
-    cached = frozen_states(encoder, examples, first, pad_id)
+    mine = [i for i in range(len(examples)) if i % world == rank]
+    logger.info("caching the output of the %d frozen layers for %d notes", first, len(mine))
+    cached = dict(zip(mine, frozen_states(encoder, [examples[i] for i in mine], first, pad_id),
+                      strict=True))
     rng = random.Random(config.seed)
-    bar = counter(steps, progress, unit="batch", desc="train")
+    bar = counter(steps, progress and rank == 0, unit="batch", desc="train")
     model.train()
     for epoch in range(config.epochs):
         running = 0.0
         batches = _length_bucketed_batches(examples, config.batch_size, rng)
         for step, batch in enumerate(batches, 1):
-            loss = _batch_loss(model, [examples[i] for i in batch], [cached[i] for i in batch],
-                               encoder.encoder.layer[first:], config)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+            own = [i for i in batch if i % world == rank]
+            if own:
+                loss = _batch_loss(model, [examples[i] for i in own], [cached[i] for i in own],
+                                   encoder.encoder.layer[first:], config,
+                                   _totals([examples[i] for i in batch]))
+                loss.backward()
+                running += loss.item()
+            if world > 1:
+                _sum_gradients(params)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
-            running += loss.item()
             bar.set_postfix(epoch=epoch + 1, loss=f"{running / step:.4f}")
             bar.update(1)
         logger.info("epoch %d: mean loss %.4f", epoch + 1, running / max(1, len(batches)))
@@ -93,8 +104,51 @@ def fit(model: nn.Module, examples: list[Example], config: TrainingConfig, pad_i
     model.eval()
 
 
+def distributed() -> tuple[int, int]:
+    """``(world size, rank)``; joins the process group ``torchrun`` set up (gloo on CPU,
+    NCCL with GPUs), or ``(1, 0)`` for a single process."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _sum_gradients(params: list[torch.Tensor]) -> None:
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+
+
+def _totals(batch: list[Example]) -> tuple[int, float]:
+    """The whole batch's note count and sentence-target weight (the losses' denominators)."""
+    weight = float(sum(e.sentence_weights.sum() for e in batch))
+    return len(batch), weight
+
+
+def init_head(model: nn.Module, examples: list[Example]) -> None:
+    """A neutral start for a new head: small weights, each label at its base rate."""
+    labels = torch.tensor(np.stack([e.labels for e in examples]))
+    positives = labels.mean(0).clamp(min=0.02)
+    with torch.no_grad():
+        nn.init.normal_(model.head.weight, std=0.02)
+        model.head.bias.copy_(torch.log(positives / (1 - positives)))
+
+
 def _batch_loss(model: nn.Module, batch: list[Example], cached: list[list[torch.Tensor]],
-                top: nn.ModuleList, config: TrainingConfig) -> torch.Tensor:
+                top: nn.ModuleList, config: TrainingConfig, totals: tuple[int, float]
+                ) -> torch.Tensor:
+    """The loss of ``batch``'s notes, normalised by the whole batch's ``totals`` (the same
+    batch when training in one process)."""
+    n_notes, sentence_weight = totals
+    per_note = n_notes * model.head.out_features
     hidden, mask, owner = _collate_states(cached)
     states = run_layers(model.encoder, top, hidden, mask)
     doc_logits = model.head(model.dropout(pool_notes(states, mask, owner, len(batch))))
@@ -105,16 +159,15 @@ def _batch_loss(model: nn.Module, batch: list[Example], cached: list[list[torch.
         best = torch.full_like(doc_logits, -torch.inf).scatter_reduce(
             0, sentence_owner[:, None].expand_as(sentence_logits), sentence_logits, "amax")
         note_logits = torch.maximum(doc_logits, best)
-    loss = F.binary_cross_entropy_with_logits(note_logits, targets)
+    loss = F.binary_cross_entropy_with_logits(note_logits, targets, reduction="sum") / per_note
     if config.aggregation == "max" and config.doc_weight:
-        loss = loss + config.doc_weight * F.binary_cross_entropy_with_logits(doc_logits, targets)
-    if config.sentence_weight and len(sentence_owner):
+        loss = loss + config.doc_weight * F.binary_cross_entropy_with_logits(
+            doc_logits, targets, reduction="sum") / per_note
+    if config.sentence_weight and len(sentence_owner) and sentence_weight > 0:
         targets = torch.from_numpy(np.concatenate([e.sentence_targets for e in batch]))
         weights = torch.from_numpy(np.concatenate([e.sentence_weights for e in batch]))
-        if weights.sum() > 0:
-            losses = F.binary_cross_entropy_with_logits(sentence_logits, targets,
-                                                        reduction="none")
-            loss = loss + config.sentence_weight * (losses * weights).sum() / weights.sum()
+        losses = F.binary_cross_entropy_with_logits(sentence_logits, targets, reduction="none")
+        loss = loss + config.sentence_weight * (losses * weights).sum() / sentence_weight
     return loss
 
 

@@ -27,6 +27,23 @@ def add_lora(encoder: nn.Module, targets: tuple[str, ...], layers: list[int], ra
     return inject_adapter_in_model(config, encoder, adapter_name=ADAPTER)
 
 
+def load_lora_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> int:
+    """Set the injected adapters from a :func:`lora_state` dict; return how many."""
+    loaded = 0
+    modules = dict(encoder.named_modules())
+    for key, a in state.items():
+        if not key.endswith(".weight.lora_A"):
+            continue
+        module = modules[key[: -len(".weight.lora_A")]]
+        with torch.no_grad():
+            module.lora_A[ADAPTER].weight.copy_(a)
+            module.lora_B[ADAPTER].weight.copy_(state[key[: -len("A")] + "B"])
+        loaded += 1
+    if not loaded:
+        raise ValueError("no adapter weights to continue from")
+    return loaded
+
+
 def lora_state(encoder: nn.Module) -> dict[str, torch.Tensor]:
     """``{"<weight name>.lora_A": A, "<weight name>.lora_B": B}`` for every adapter, with
     the weight named as in the plain encoder's ``state_dict``."""

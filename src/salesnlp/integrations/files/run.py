@@ -203,6 +203,15 @@ def classify_stream(
     return run.finished(sink.state, "<stdout>" if target.path is None else str(target.path))
 
 
+def read_rows(input_path: str | Path, options: BatchOptions | None = None) -> Iterator[Row]:
+    """The rows of a CSV, JSON Lines or text file, read as ``salesnlp classify`` reads them
+    (encoding, delimiter and malformed rows alike); each :class:`Row` has its line and
+    either its fields or the reason it is malformed."""
+    options = options or BatchOptions()
+    with _Source.of(input_path, None, None, options) as source:
+        yield from source.open_rows()()
+
+
 @dataclass
 class _Target:
     path: Path | None

@@ -1,0 +1,153 @@
+"""Learning curves of adapting the shipped model to writers it has never seen.
+
+The notes of the corpus's test writers (the writer-held-out test split: one writer per
+language, 100 notes each, none of them seen in training) are split per writer, for each
+seed, into a labelling pool (60 per writer) and an evaluation set (the other 40). From
+the pool, k notes are chosen either by ``salesnlp label suggest`` (uncertain first,
+spread, a 10 % random share) or at random; the shipped model is adapted on them
+(``salesnlp train --init-from``, 3 epochs) with calibration and thresholds re-tuned on
+the corpus's dev split, and scored on the evaluation set. The shipped model itself is
+the k = 0 point. Nothing here feeds back into the shipped model.
+
+    python -m benchmarks.adaptation.run                    # k = 25 50 100 200, 3 seeds
+    python -m benchmarks.adaptation.run --sizes 25 --seeds 0   # one point
+
+Results go to ``benchmarks/adaptation/results.{json,md}``; points already in
+``results.json`` are kept (a re-run resumes). Adapted models are written under
+``--work-dir`` (default: a temporary directory) and removed unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from salesnlp.corpus.notes import Note, load_corpus
+from salesnlp.evaluation.evaluate import evaluate_notes, select
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+POOL_PER_WRITER = 60
+EPOCHS = 3
+
+
+def pool_and_eval(test: list[Note], seed: int) -> tuple[list[Note], list[Note]]:
+    """Per writer, ``POOL_PER_WRITER`` notes to label from and the rest to score on."""
+    pool, held = [], []
+    for writer in sorted({n.writer for n in test}):
+        notes = sorted((n for n in test if n.writer == writer), key=lambda n: n.id)
+        random.Random(f"{seed}-{writer}").shuffle(notes)
+        pool += notes[:POOL_PER_WRITER]
+        held += notes[POOL_PER_WRITER:]
+    return pool, held
+
+
+def choose(strategy: str, pool: list[Note], k: int, seed: int, classifier) -> list[Note]:
+    if strategy == "random":
+        return random.Random(seed).sample(pool, k)
+    from salesnlp.labelling import suggest
+
+    chosen = suggest([n.text for n in pool], classifier, k, seed=seed,
+                     fields=[{"genre": n.genre} for n in pool])
+    return [pool[s.position] for s in chosen]
+
+
+def adapt(model: Path, chosen: list[Note], dev: list[Note], out: Path, seed: int) -> Path:
+    from salesnlp.training.trainer import TrainingConfig, train
+
+    config = TrainingConfig(init_from=str(model), epochs=EPOCHS, seed=seed, threads=2)
+    return train(None, out, config, progress=False, train_notes=chosen,
+                 dev_notes=dev).model_dir
+
+
+def scored(model, notes: list[Note]) -> dict:
+    import salesnlp
+
+    classifier = salesnlp.load(model, precision="fp32")
+    report = evaluate_notes(classifier, notes)
+    per_writer = {}
+    for writer in sorted({n.writer for n in notes}):
+        mine = [n for n in notes if n.writer == writer]
+        per_writer[writer] = evaluate_notes(classifier, mine)["overall"]["macro_f1"]
+    return {"macro_f1": report["overall"]["macro_f1"], "per_writer": per_writer}
+
+
+def run_point(key: str, args, model: Path, corpus: list[Note], results: dict, work: Path):
+    import salesnlp
+
+    strategy, k, seed = key.split("/")
+    test = select([n for n in corpus if n.split == "test"], "heldout", corpus)
+    pool, held = pool_and_eval(test, int(seed))
+    start = time.time()
+    if strategy == "none":
+        results[key] = scored(model, held)
+    else:
+        classifier = salesnlp.load(model, precision="fp32")
+        chosen = choose(strategy, pool, int(k), int(seed), classifier)
+        dev = [n for n in corpus if n.split == "dev"]
+        adapted = adapt(model, chosen, dev, work / key.replace("/", "-"), int(seed))
+        results[key] = scored(adapted, held)
+        if not args.keep:
+            shutil.rmtree(adapted, ignore_errors=True)
+    results[key]["seconds"] = round(time.time() - start, 1)
+    print(f"{key}: macro-F1 {results[key]['macro_f1']:.3f} ({results[key]['seconds']:.0f} s)",
+          flush=True)
+
+
+def markdown(results: dict, sizes: list[int], seeds: list[int], model: str) -> str:
+    def cell(strategy: str, k: int) -> str:
+        values = [results[f"{strategy}/{k}/{s}"]["macro_f1"] for s in seeds
+                  if f"{strategy}/{k}/{s}" in results]
+        if not values:
+            return "–"
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.3f} ± {spread:.3f} (n={len(values)})"
+
+    lines = ["# Adapting the shipped model to unseen writers", "",
+             f"`python -m benchmarks.adaptation.run`; model `{model}`; evaluation: 40 notes "
+             "per test writer (200), pool: the other 60 per writer; mean ± sd over seeds "
+             f"{seeds}; macro-F1, fp32.", "",
+             f"Not adapted (k = 0): {cell('none', 0)}", "",
+             "| labelled notes | chosen by `label suggest` | chosen at random |",
+             "| --- | --- | --- |"]
+    lines += [f"| {k} | {cell('suggested', k)} | {cell('random', k)} |" for k in sizes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from salesnlp.inference.model_dir import default_model_path
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the adapted models")
+    args = parser.parse_args(argv)
+    model = args.model or default_model_path()
+    corpus = load_corpus(args.corpus)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="salesnlp-adapt-"))
+    keys = [f"none/0/{s}" for s in args.seeds] + [
+        f"{strategy}/{k}/{s}" for k in args.sizes for s in args.seeds
+        for strategy in ("suggested", "random")]
+    for key in keys:
+        if key not in results:
+            run_point(key, args, model, corpus, results, work)
+            results_path.write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "results.md").write_text(
+        markdown(results, args.sizes, args.seeds, Path(model).name), encoding="utf-8")
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
