@@ -43,6 +43,14 @@ def scores_from_threads(classify, texts: list[str], n_threads: int = 6) -> list[
     return [results[i] for i in range(n_threads)]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything that needs the real base encoder (directly or through the tiny model
+    trained on it) is ``slow``, so ``pytest -m "not slow"`` is the quick loop."""
+    for item in items:
+        if "base_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def base_dir():
     from salesnlp.encoder.base import build_base
@@ -139,6 +147,36 @@ def tiny_model(tiny_base, tmp_path_factory):
                    dev_notes=tiny_notes("dev"))
     assert result.model_dir == out
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_root(tiny_model, tmp_path_factory):
+    """The tiny model's int8 files, built once per session into a cache root of their own."""
+    from salesnlp.inference import int8 as fastpath
+    from salesnlp.inference.classifier import Classifier
+
+    root = tmp_path_factory.mktemp("int8") / "fastpath"
+    real = fastpath.fastpath_root
+    fastpath.fastpath_root = lambda cache_dir=None: root
+    try:
+        Classifier.load(tiny_model, precision="int8")
+    finally:
+        fastpath.fastpath_root = real
+    return root
+
+
+@pytest.fixture()
+def built_int8_cache(tiny_int8_root, tmp_path, monkeypatch):
+    """A private copy of the session's built int8 cache, for tests that read or damage it
+    (a copy costs milliseconds, a build seconds)."""
+    import shutil
+
+    from salesnlp.inference import int8 as fastpath
+
+    root = tmp_path / "fastpath"
+    shutil.copytree(tiny_int8_root, root)
+    monkeypatch.setattr(fastpath, "fastpath_root", lambda cache_dir=None: root)
+    return root
 
 
 # --- hypothesis: bounded in CI, long with ``make fuzz`` (HYPOTHESIS_PROFILE=long) ---------

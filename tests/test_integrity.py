@@ -136,19 +136,12 @@ def test_same_size_damage_to_a_model_directory_is_refused(tmp_path, name):
 
 # -- damaged int8 files are rebuilt ----------------------------------------------------------
 
-@pytest.fixture()
-def fast_cache(tmp_path, monkeypatch):
-    root = tmp_path / "fastpath"
-    monkeypatch.setattr(fastpath, "fastpath_root", lambda cache_dir=None: root)
-    return root
-
-
 @pytest.mark.parametrize("name", [fastpath.EMB_ROWS_FILE, fastpath.EMB_SCALES_FILE,
                                   fastpath.TOKENIZER_FILE, fastpath.META_FILE,
                                   fastpath.ONNX_FILE])
-def test_same_size_damage_to_an_int8_file_is_rebuilt(tiny_model, fast_cache, name):
+def test_same_size_damage_to_an_int8_file_is_rebuilt(tiny_model, built_int8_cache, name):
     clean = Classifier.load(tiny_model, precision="int8").classify_many(TEXTS)
-    (entry,) = [p for p in fast_cache.iterdir() if p.is_dir()]
+    (entry,) = [p for p in built_int8_cache.iterdir() if p.is_dir()]
     if not (entry / name).is_file():
         pytest.skip(f"this entry has no {name}")
     _flip_byte(entry / name, where=0.7)

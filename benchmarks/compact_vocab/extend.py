@@ -41,7 +41,8 @@ def main() -> int:
                 | cv.pieces_used(tokenizer, texts))
         added = used - keep
         keep |= used
-        spec["counts"][f"corpus-v2-train+dev:{lang}"] = len(added)
+        key = f"corpus-v2-train+dev:{lang}"
+        spec["counts"][key] = spec["counts"].get(key, 0) + len(added)
         print(f"{lang}: {len(texts)} notes, {len(added)} pieces added", file=sys.stderr)
     ids = sorted(keep)
     base_json = json.loads(tokenizer_path.read_text(encoding="utf-8"))
