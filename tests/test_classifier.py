@@ -41,7 +41,9 @@ def test_model_directory_is_safetensors_and_json(tiny_model):
     assert config["labels"] == list(LABELS)
     assert config["adaptation"]["method"] == "lora"
     assert set(config["thresholds"]) == set(LABELS)
-    assert "Dev metrics" in (tiny_model / "README.md").read_text()
+    card = (tiny_model / "README.md").read_text()
+    assert "Dev metrics" in card
+    assert f"model_name: {tiny_model.name}\n" in card and ".partial" not in card
 
 
 def test_training_is_reproducible(tiny_base, tiny_model, tmp_path):
@@ -282,9 +284,24 @@ def test_other_adaptation_methods_train_and_load(tiny_base, tmp_path, method):
                             batch_size=8)
     result = train("unused", tmp_path / method, config, progress=False,
                    train_notes=_notes("train"), dev_notes=_notes("dev"))
+    from safetensors.numpy import load_file
+
+    from salesnlp.inference.model_dir import read_model_dir
+
     clf = Classifier.load(result.model_dir)
     assert clf.config.adaptation["method"] == method
-    assert set(clf.classify("Ei öelnud.").scores) == set(LABELS)
+    _, tensors = read_model_dir(result.model_dir)
+    stored = sorted(k for k in tensors if k.startswith("encoder."))
+    if method == "head":  # only the head is trained, so only the head is stored
+        assert stored == []
+    else:  # the top layer, trained: stored, and moved away from the base's weights
+        assert stored and all(".layer.1." in k for k in stored)
+        base = load_file(str(tiny_base / "model.safetensors"))
+        key = next(k for k in stored if k.endswith("output.dense.weight"))
+        original = next(v for k, v in base.items() if key.endswith(k.removeprefix("bert.")))
+        assert np.abs(tensors[key] - original).max() > 1e-4
+    probs = clf.predict_proba(["Ei öelnud.", "Kolm kirja, vastust pole."])
+    assert probs.shape == (2, len(LABELS)) and ((probs >= 0) & (probs <= 1)).all()
 
 
 def test_training_config_validates_arguments():
@@ -307,15 +324,19 @@ def test_ngram_blend_is_chosen_on_dev_and_applied(tiny_model, classifier):
     assert classifier.ngram_weight == weight
     texts = ["Ei öelnud, kes hanke võitis.", "Hyvä palaveri."]
     blended = classifier.predict_proba(texts)
-    from salesnlp.inference.calibration import apply_calibration
+    from salesnlp.inference.calibration import apply_calibration, apply_final_calibration
 
-    encoder_only = apply_calibration(classifier.predict_logits(texts),
-                                     classifier.config.calibration, LABELS)
+    calibration = classifier.config.calibration
+    assert "final" in calibration
+    encoder_only = apply_calibration(classifier.predict_logits(texts), calibration, LABELS)
     if weight == 0.0:
-        assert np.allclose(blended, encoder_only)
+        expected = encoder_only
     else:
         ngram = classifier.ngram.predict_proba(texts)
-        assert np.allclose(blended, (1 - weight) * encoder_only + weight * ngram, atol=1e-6)
+        expected = (1 - weight) * encoder_only + weight * ngram
+    # one-sentence notes: the note is its own best sentence
+    assert np.allclose(blended, apply_final_calibration(expected, calibration, LABELS),
+                       atol=1e-6)
 
 
 def test_save_pretrained_round_trips_and_the_config_reads_as_a_classifiers(tiny_model,
@@ -337,6 +358,7 @@ def test_save_pretrained_round_trips_and_the_config_reads_as_a_classifiers(tiny_
     card = (saved / "README.md").read_text()
     assert card.startswith("---\n") and "library_name: salesnlp" in card
     assert "pipeline_tag: text-classification" in card and "- uk" in card
+    assert "model_name: copy\n" in card
     with pytest.raises(ModelLoadError, match="neither a model directory"):
         Classifier.from_pretrained("no-such-owner/no-such-model")  # no hub here
 
@@ -441,3 +463,37 @@ def test_torchrun_with_two_processes_trains_the_same_model(tiny_base, tmp_path):
     assert set(one) == set(two)
     for key in one:
         np.testing.assert_allclose(two[key], one[key], atol=1e-4, err_msg=key)
+
+
+def test_retune_refits_dev_choices_on_other_notes_and_keeps_the_weights(tiny_model, tmp_path):
+    from salesnlp.evaluation.metrics import expected_calibration_error, label_matrix
+    from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.training.tuning import retune
+
+    dev = tmp_path / "mine.jsonl"
+    notes = tiny_notes("dev") + tiny_notes("train")
+    dev.write_text("".join(json.dumps({**n.to_dict(), "split": "dev"}) + "\n" for n in notes))
+    metrics = retune(tiny_model, dev, tmp_path / "retuned")
+    config, tensors = read_model_dir(tmp_path / "retuned")
+    before, old_tensors = read_model_dir(tiny_model)
+    assert config.training["retuned"]["n_dev"] == len(notes) == metrics["n"]
+    assert set(config.calibration["final"]["slope"]) == set(LABELS)
+    for key in ("head.weight", *[k for k in old_tensors if ".lora_" in k]):
+        np.testing.assert_array_equal(tensors[key], old_tensors[key])
+    retuned = Classifier.load(tmp_path / "retuned", precision="fp32")
+    texts = [n.text for n in notes]
+    probs = retuned.predict_proba(texts)
+    y = label_matrix([n.labels for n in notes])
+    without_final = Classifier.load(tmp_path / "retuned", precision="fp32")
+    without_final.config.calibration.pop("final")
+    assert expected_calibration_error(y, probs) <= expected_calibration_error(
+        y, without_final.predict_proba(texts)) + 1e-9
+    for result in retuned.classify_many(texts):  # a note scores at least its evidence
+        assert all(e.score <= result.scores[e.label] + 1e-9 for e in result.evidence)
+
+
+def test_leave_one_language_out_refuses_an_unknown_language_before_any_work():
+    from salesnlp.evaluation.evaluate import leave_one_language_out
+
+    with pytest.raises(ValueError, match=r"unknown languages \['xx'\]"):
+        leave_one_language_out("no-such-corpus", languages=["et", "xx"])

@@ -127,3 +127,16 @@ def test_segments_cover_any_text_once_and_in_order(text):
     assert all(0 <= i < len(text) for i in document.index)
     for a, b in document.body:
         assert 0 <= a <= b <= len(document.text)
+
+
+def test_the_classifier_reads_documents_unless_told_not_to(tiny_model):
+    from salesnlp.inference.classifier import Classifier
+
+    as_trained = Classifier.load(tiny_model, precision="fp32")
+    whole = Classifier.load(tiny_model, precision="fp32", structure=False)
+    assert as_trained.reads_structure and not whole.reads_structure
+    read = as_trained._prepare([REPLY])[0].document
+    assert "confidential" not in read.body_text and "partnerist" in read.body_text
+    assert "confidential" in whole._prepare([REPLY])[0].document.body_text
+    for result in (as_trained.classify(REPLY), whole.classify(REPLY)):
+        assert all(REPLY[e.start:e.end] == e.text for e in result.evidence)

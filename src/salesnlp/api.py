@@ -18,17 +18,19 @@ _default_lock = threading.Lock()
 
 
 def load(path: str | Path | None = None, precision: str = "auto", *,
-         unsupported_language: str = "score") -> Classifier:
+         unsupported_language: str = "score", structure: bool | None = None) -> Classifier:
     """Load a classifier from ``path`` (default: the model shipped with salesnlp).
 
     ``precision``: ``"auto"`` (the int8 fast path where available), ``"fp32"``
     (the exact PyTorch model) or ``"int8"``; ``unsupported_language``: ``"score"`` or
-    ``"neutral"`` for notes outside the five languages; see :meth:`Classifier.load`.
+    ``"neutral"`` for notes outside the five languages; ``structure``: False reads an
+    e-mail's whole text instead of its newest message; see :meth:`Classifier.load`.
 
     Raises:
         ModelLoadError: the model directory is missing, incomplete or corrupt.
     """
-    return Classifier.load(path, precision=precision, unsupported_language=unsupported_language)
+    return Classifier.load(path, precision=precision, unsupported_language=unsupported_language,
+                           structure=structure)
 
 
 def default_classifier() -> Classifier:

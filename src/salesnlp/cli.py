@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from salesnlp.errors import SalesNLPError
+from salesnlp.labels import SUPPORTED_LANGUAGES
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -219,9 +220,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.leave_one_language_out:
         from salesnlp.training.trainer import TrainingConfig
 
-        config = TrainingConfig(epochs=args.epochs) if args.epochs else TrainingConfig()
+        config = TrainingConfig(threads=args.threads)
+        if args.epochs:
+            config = TrainingConfig(epochs=args.epochs, threads=args.threads)
         result = leave_one_language_out(args.corpus, config, work_dir=args.work_dir,
-                                        progress=not args.quiet)
+                                        progress=not args.quiet,
+                                        languages=args.languages or SUPPORTED_LANGUAGES)
         print(format_lolo(result))
         if args.out:
             write_report(result, args.out, stem="leave_one_language_out")
@@ -309,6 +313,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--work-dir", default=None,
                    help="where leave-one-out models go; models already there are reused "
                         "(resume an interrupted run)")
+    p.add_argument("--languages", nargs="+", default=None, choices=list(SUPPORTED_LANGUAGES),
+                   help="held-out languages for leave-one-out (default: all five)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads for leave-one-out training")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
                    help="inference path to score (fp32: the exact model)")
     p.add_argument("--update-card", action="store_true",
@@ -441,6 +449,31 @@ def _add_classify(sub) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
+def _cmd_retune(args: argparse.Namespace) -> int:
+    from salesnlp.training.tuning import retune
+
+    metrics = retune(args.model, args.corpus, args.out, split=args.split)
+    print(f"model written to {args.out or args.model}; dev macro-F1 {metrics['macro_f1']:.3f}")
+    return EXIT_OK
+
+
+def _add_retune(sub) -> None:
+    p = sub.add_parser(
+        "retune", help="re-fit calibration, blend weight and thresholds on your own dev set",
+        description="Keep a trained model's weights and re-fit what it learned from dev: "
+        "Platt calibration, the n-gram blend weight and the per-label thresholds, on the "
+        "dev split of CORPUS (your own labelled notes). No training; a few seconds per "
+        "hundred notes.",
+        epilog="example:\n  salesnlp retune --model models/salesnlp-e5-small-v2 --corpus "
+               "mine/ --out models/v2-mine",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="the trained model directory")
+    p.add_argument("--corpus", required=True, help="corpus directory or .jsonl/.csv file")
+    p.add_argument("--split", default="dev", help="the split to tune on (default: dev)")
+    p.add_argument("--out", default=None, help="where to write (default: replace --model)")
+    p.set_defaults(func=_cmd_retune)
+
+
 def _cmd_label_suggest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -543,7 +576,7 @@ def _add_label(sub) -> None:
 
 _COMMANDS: list[Callable] = [
     _add_build_base, _add_export_int8, _add_demo, _add_corpus, _add_train, _add_evaluate,
-    _add_detect, _add_classify, _add_serve, _add_label,
+    _add_detect, _add_classify, _add_serve, _add_label, _add_retune,
 ]
 
 

@@ -1,5 +1,10 @@
 """Per-label probability calibration (Platt scaling) and the threshold decision.
 
+Two Platt maps per label: one on the encoder's logits (``slope``, ``intercept``), and,
+in models that blend in the n-gram component and take a note's best sentence, a
+``final`` one on the logit of the blended, aggregated probability, so that the
+probability a note gets is calibrated as a whole.
+
 Both are fitted on dev by :mod:`salesnlp.training.calibration`; this module only applies them.
 """
 
@@ -20,6 +25,16 @@ def apply_calibration(logits: np.ndarray, calibration: dict, labels: Sequence[st
     slope = np.array([calibration["slope"][lb] for lb in labels])
     intercept = np.array([calibration["intercept"][lb] for lb in labels])
     return sigmoid(logits * slope + intercept)
+
+
+def apply_final_calibration(probs: np.ndarray, calibration: dict, labels: Sequence[str]
+                            ) -> np.ndarray:
+    """Map blended probabilities through ``calibration["final"]`` (identity without it)."""
+    final = (calibration or {}).get("final")
+    if not final:
+        return probs
+    p = np.clip(probs, 1e-6, 1 - 1e-6)
+    return apply_calibration(np.log(p / (1 - p)), final, labels)
 
 
 def decide(probs: np.ndarray, thresholds: Mapping[str, float], labels: Sequence[str]

@@ -33,7 +33,7 @@ from salesnlp.encoder.tokenization import (
     length_sorted_chunks,
     pad_windows,
 )
-from salesnlp.inference.calibration import apply_calibration
+from salesnlp.inference.calibration import apply_calibration, apply_final_calibration
 from salesnlp.inference.model_dir import ModelConfig, default_model_path, read_model_dir
 from salesnlp.inference.pooling import (
     SentencePlan,
@@ -130,11 +130,13 @@ class Classifier(PretrainedMixin):
         self.unsupported_language = check_policy(unsupported_language)
         self.ngram = None  # optional CharNgramModel blended into the encoder's probabilities
         self.ngram_weight = 0.0
+        self.structure: bool | None = None  # None: read documents as the model was trained
         self.tensors: dict[str, np.ndarray] = {}  # what model.safetensors holds (for saving)
 
     @classmethod
     def load(cls, path: str | Path | None = None, precision: str = "auto", *,
-             unsupported_language: str = "score") -> Classifier:
+             unsupported_language: str = "score", structure: bool | None = None
+             ) -> Classifier:
         """Load a model directory (default: the shipped model).
 
         Args:
@@ -144,6 +146,9 @@ class Classifier(PretrainedMixin):
                 model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.inference.int8`).
             unsupported_language: ``"score"`` (default) or ``"neutral"``, for notes in a
                 language outside the five (see :data:`UNSUPPORTED_POLICIES`).
+            structure: read e-mails as documents (the newest message scored, quoted
+                history as context, headers, signatures and disclaimers never evidence);
+                None (default): as the model was trained; False reads the whole text.
 
         Raises:
             ModelLoadError: the directory is missing, incomplete or corrupt.
@@ -160,6 +165,7 @@ class Classifier(PretrainedMixin):
                          precision=used, unsupported_language=unsupported_language)
         classifier.ngram, classifier.ngram_weight = load_ngram(path, config, tensors)
         classifier.tensors = tensors
+        classifier.structure = structure
         return classifier
 
     def __repr__(self) -> str:
@@ -266,7 +272,10 @@ class Classifier(PretrainedMixin):
     @property
     def reads_structure(self) -> bool:
         """True if notes are read as documents (e-mail parts apart), as the model was
-        trained; models trained before this existed read the whole cleaned text."""
+        trained (unless ``load(structure=...)`` says otherwise); models trained before
+        this existed read the whole cleaned text."""
+        if self.structure is not None:
+            return self.structure
         return bool(self.config.document.get("structure", False))
 
     # -- the three steps ------------------------------------------------------
@@ -334,8 +343,8 @@ class Classifier(PretrainedMixin):
         a note scores at least what its evidence scores."""
         if not scores:
             return np.zeros((0, len(self.labels)))
-        probs = self._blend(self._calibrate(np.stack([s.note for s in scores])),
-                            [n.document.body_text for n in notes])
+        probs = self._scored(np.stack([s.note for s in scores]),
+                             [n.document.body_text for n in notes])
         if self.config.aggregation == "max":
             for k, (note, score) in enumerate(zip(notes, scores, strict=True)):
                 if len(score.sentences):
@@ -345,7 +354,7 @@ class Classifier(PretrainedMixin):
 
     def _sentence_probs(self, note: _Note, score: _Scores) -> np.ndarray:
         texts = [note.document.text[a:b] for a, b in score.plan.spans]
-        return self._blend(self._calibrate(score.sentences), texts)
+        return self._scored(score.sentences, texts)
 
     def _postprocess(self, notes: list[_Note], scores: list[_Scores]) -> list[Classification]:
         probs = self._probabilities(notes, scores)
@@ -389,8 +398,7 @@ class Classifier(PretrainedMixin):
     def _span_scores(self, note: _Note, extra) -> list[dict[str, float] | None]:
         """Calibrated, blended scores of a note's extra spans, in the order given."""
         plan, logits = extra
-        probs = self._blend(self._calibrate(logits),
-                            [note.document.text[a:b] for a, b in plan.spans])
+        probs = self._scored(logits, [note.document.text[a:b] for a, b in plan.spans])
         scored = {span: {lb: float(p) for lb, p in zip(self.labels, row, strict=True)}
                   for span, row in zip(plan.spans, probs, strict=True)}
         return [scored.get(span) for span in note.extra_spans]
@@ -403,6 +411,13 @@ class Classifier(PretrainedMixin):
 
     def _calibrate(self, logits: np.ndarray) -> np.ndarray:
         return apply_calibration(logits, self.config.calibration, self.labels)
+
+    def _scored(self, logits: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Probabilities of notes or spans: calibrated encoder scores blended with the
+        n-gram model's, then mapped by the model's final calibration of the blend (if any;
+        monotone, so a note still scores at least what its best sentence scores)."""
+        blended = self._blend(self._calibrate(logits), texts)
+        return apply_final_calibration(blended, self.config.calibration, self.labels)
 
     def _head(self, vectors: np.ndarray) -> np.ndarray:
         return vectors @ self.network.head_weight.T + self.network.head_bias

@@ -28,13 +28,13 @@ DEFINITIONS = {
 }
 
 
-def write_model_card(directory: Path, config: ModelConfig) -> None:
+def write_model_card(directory: Path, config: ModelConfig, name: str | None = None) -> None:
     """Write ``README.md`` from the config (training facts) and, if present,
-    ``evaluation.json``."""
+    ``evaluation.json``; ``name``: the model's name (default: the directory's)."""
     evaluation_path = directory / EVALUATION_FILE
     evaluation = (json.loads(evaluation_path.read_text(encoding="utf-8"))
                   if evaluation_path.is_file() else {})
-    card = model_card(config, evaluation, directory.name)
+    card = model_card(config, evaluation, name or directory.name)
     (directory / "README.md").write_text(str(card), encoding="utf-8")
 
 
@@ -55,15 +55,16 @@ def _eval_results(evaluation: dict) -> list:
     from huggingface_hub import EvalResult
 
     results = []
-    for key, dataset in (("heldout", "writer-held-out test (corpus v2)"),
-                         ("heldout_int8", "writer-held-out test (corpus v2), int8 path"),
-                         ("v1", "corpus v1 test split")):
+    # dataset_config tells the entries apart: the hub groups results by it, not by name
+    for key, dataset, path in (("heldout", "writer-held-out test (corpus v2)", "fp32"),
+                               ("heldout_int8", "writer-held-out test (corpus v2)", "int8"),
+                               ("v1", "corpus v1 test split", "fp32")):
         if key in evaluation:
             results.append(EvalResult(
                 task_type="text-classification", dataset_type="salesnlp-corpus",
-                dataset_name=dataset, dataset_split="test", metric_type="f1",
-                metric_name="macro-F1", metric_value=round(
-                    evaluation[key]["overall"]["macro_f1"], 4)))
+                dataset_name=dataset, dataset_config=key, dataset_split="test",
+                metric_type="f1", metric_name=f"macro-F1 ({path} path)", metric_value=round(
+                    evaluation[key]["overall"]["macro_f1"], 3)))
     return results
 
 

@@ -57,11 +57,15 @@ class PretrainedMixin:
                              "has no weights to save")
         path = Path(path)
         self.config.thresholds = dict(self.thresholds)
-        facts = self.ngram.to_state()[0] if self.ngram is not None else None
+        tensors = {k: v for k, v in self.tensors.items() if not k.startswith("ngram.")}
+        facts = None
+        if self.ngram is not None and self.ngram_weight > 0:  # its state as it is now
+            facts, arrays = self.ngram.to_state()
+            tensors.update(arrays)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_directory(path) as staging:
-            save_model_dir(staging, self.config, self.tensors, facts)
-            write_model_card(staging, self.config)
+            save_model_dir(staging, self.config, tensors, facts)
+            write_model_card(staging, self.config, name=path.name)
         return path
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False,

@@ -87,7 +87,10 @@ def train(
     model_config = _model_config(config, note_tokenizer, base_path)
     del model
     classifier = _classifier(model_config, weights, note_tokenizer, pad_id)
-    dev = _tune_on_dev(classifier, examples, dev_notes, config)
+    from salesnlp.training.tuning import tune_on_dev
+
+    dev = tune_on_dev(classifier, dev_notes, _ngram_component(config, examples),
+                      config.ngram_weight_max)
     seconds = time.time() - start
     model_config.training = {
         "config": _jsonable(asdict(config)), "n_train": len(train_notes),
@@ -252,40 +255,6 @@ def _classifier(model_config, weights: dict[str, np.ndarray], note_tokenizer, pa
     return Classifier(TorchNetwork(model), note_tokenizer, model_config, pad_id)
 
 
-def _tune_on_dev(classifier, examples, dev_notes: list[Note], config: TrainingConfig) -> dict:
-    """Calibration, n-gram blend and thresholds, all on dev, computed exactly as inference
-    computes note scores; sets them on the classifier (and its config) and returns the dev
-    metrics and the n-gram component (or None)."""
-    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
-    from salesnlp.inference.calibration import decide
-    from salesnlp.training.calibration import fit_platt, tune_thresholds
-    from salesnlp.training.ngram import calibrate_char_ngrams, choose_blend_weight
-
-    model_config = classifier.config
-    notes = classifier._prepare([n.text for n in dev_notes])
-    scores = classifier._score_all(notes, 32)
-    y_dev = label_matrix([n.labels for n in dev_notes])
-    aggregate = model_config.aggregation == "max"
-    logits = np.stack([s.aggregated if aggregate else s.note for s in scores])
-    model_config.calibration = fit_platt(logits, y_dev, LABELS)
-    ngram = _ngram_component(config, examples)
-    if ngram is not None:
-        calibrate_char_ngrams(ngram, [n.document.body_text for n in notes], y_dev)
-
-    def probs_for(weight: float) -> np.ndarray:
-        classifier.ngram, classifier.ngram_weight = ngram, weight
-        return classifier._probabilities(notes, scores)
-
-    weight, by_weight = (choose_blend_weight(probs_for, y_dev, config.ngram_weight_max)
-                         if ngram is not None else (0.0, {}))
-    model_config.ensemble = {"ngram_weight": weight, "dev_macro_f1_by_weight": by_weight}
-    dev_probs = probs_for(weight)
-    model_config.thresholds = classifier.thresholds = tune_thresholds(dev_probs, y_dev, LABELS)
-    pred = decide(dev_probs, model_config.thresholds, LABELS)
-    return {"metrics": multilabel_report(y_dev, pred, dev_probs),
-            "ngram": ngram if weight > 0 else None}
-
-
 def _ngram_component(config: TrainingConfig, examples):
     """The character n-gram model to blend: fitted on the training notes, or, when adapting
     a model (``init_from``), that model's own (fitted on far more notes than an adaptation
@@ -318,7 +287,7 @@ def _write(out: Path, model_config, weights: dict[str, np.ndarray], ngram) -> No
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(out) as staging:
         save_model_dir(staging, model_config, weights, facts)
-        write_model_card(staging, model_config)
+        write_model_card(staging, model_config, name=out.name)
 
 
 def _adaptation_facts(config: TrainingConfig) -> dict:
