@@ -79,8 +79,12 @@ def test_string_dtype_column_and_chunking_and_progress(classifier, monkeypatch, 
 def test_model_as_a_path(tiny_model):
     from salesnlp.integrations.pandas import classify_frame
 
-    out = classify_frame(pd.DataFrame({"note": NOTES[:1]}), model=str(tiny_model))
-    assert out.iloc[0]["language"] == "et"
+    out = classify_frame(pd.DataFrame({"note": NOTES[:2]}), model=str(tiny_model))
+    expected = Classifier.load(tiny_model).classify_many(NOTES[:2])
+    for (_, row), result in zip(out.iterrows(), expected, strict=True):
+        assert row["language"] == result.language and row["labels"] == list(result.labels)
+        assert [row[f"score_{label}"] for label in LABELS] == pytest.approx(
+            [result.scores[label] for label in LABELS], abs=5e-5)  # rows round to 4 places
 
 
 def test_empty_frame(classifier):

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from salesnlp.inference.model_dir import DEFAULT_MODEL_NAME
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "analyst_walkthrough.ipynb"
-SHIPPED_MODEL = ROOT / "models" / "salesnlp-e5-small-v1"
+SHIPPED_MODEL = ROOT / "models" / DEFAULT_MODEL_NAME
 
 nbformat = pytest.importorskip("nbformat")
 

@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from salesnlp.inference.classifier import Classifier
 from salesnlp.labels import LABELS
 
 spacy = pytest.importorskip("spacy")
@@ -53,7 +54,6 @@ def test_entry_point_works_in_a_fresh_process_without_importing_salesnlp(tiny_mo
 
 
 def test_doc_and_sentence_attributes(nlp):
-    from salesnlp.inference.classifier import Classifier
 
     classifier: Classifier = nlp.get_pipe("salesnlp").classifier
     doc = nlp(TEXT)
@@ -104,8 +104,12 @@ def test_without_sentences_only_the_doc_is_classified(tiny_model):
 
     nlp = spacy.blank("et")
     nlp.add_pipe("salesnlp", config={"model": str(tiny_model)})
-    doc = nlp("Ei öelnud, kes hanke võitis.")
-    assert doc._.salesnlp.language == "et"
+    text = "Ei öelnud, kes hanke võitis."
+    doc = nlp(text)
+    expected = Classifier.load(tiny_model).classify(text)
+    assert doc._.salesnlp.language == expected.language == "et"
+    assert doc.cats == pytest.approx(expected.scores, abs=1e-6)
+    assert doc._.salesnlp.labels == expected.labels
     assert doc[0:2]._.salesnlp_scores is None
 
 

@@ -18,23 +18,34 @@ _FALLBACK_NOTES = {
 }
 
 
-def demo_notes(corpus: Path | None = None, per_language: int = 2, seed: int = 7) -> list:
-    """Notes from the corpus test split (two per language), or built-in ones."""
+def demo_notes(corpus: Path | None = None, seed: int = 7) -> list:
+    """Per language, from the test notes of writers the model never saw: one short note
+    and one document (an e-mail thread, long minutes or an HTML body); built-in notes
+    when the corpus is not at hand (an installed package)."""
     from salesnlp.corpus.notes import load_corpus
+    from salesnlp.evaluation.evaluate import select
 
     corpus = corpus or Path(__file__).resolve().parents[2] / "corpus"
     if not corpus.is_dir():
         return [(lang, text, None) for lang, text in _FALLBACK_NOTES.items()]
-    notes = load_corpus(corpus, split="test")
+    everything = load_corpus(corpus)
+    notes = select([n for n in everything if n.split == "test"], "heldout", everything)
     rng = random.Random(seed)
     picked = []
     for lang in SUPPORTED_LANGUAGES:
-        pool = [n for n in notes if n.lang == lang and len(n.text) < 400]
-        labelled = [n for n in pool if n.labels]
-        unlabelled = [n for n in pool if not n.labels]
-        choice = rng.sample(labelled, 1) + rng.sample(unlabelled, per_language - 1)
-        picked += [(n.lang, n.text, n.labels) for n in choice]
+        short = [n for n in notes if n.lang == lang and len(n.text) < 400]
+        documents = [n for n in notes if n.lang == lang and n.labels
+                     and n.genre in ("email", "minutes", "html")]
+        for pool in (short, documents):
+            if pool:
+                note = rng.choice(pool)
+                picked.append((note.lang, note.text, note.labels))
     return picked
+
+
+def _shown(text: str, limit: int = 360) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else f"{flat[:limit]} … ({len(text)} characters)"
 
 
 def run_demo(model: str | None = None) -> None:
@@ -45,13 +56,22 @@ def run_demo(model: str | None = None) -> None:
     classifier = Classifier.load(model)
     print(f"Loaded {classifier.path} in {time.perf_counter() - start:.1f} s\n")
     notes = demo_notes()
+    start = time.perf_counter()
     results = classifier.classify_many([text for _, text, _ in notes])
+    seconds = time.perf_counter() - start
     for (_, text, gold), result in zip(notes, results, strict=True):
-        print(textwrap.fill(text, 100, initial_indent="  > ", subsequent_indent="    "))
+        print(textwrap.fill(_shown(text), 100, initial_indent="  > ", subsequent_indent="    "))
         scores = "  ".join(f"{label} {result.scores[label]:.2f}" for label in LABELS)
         print(f"  language: {result.language}   labels: {', '.join(result.labels) or 'none'}"
               + (f"   (annotated: {', '.join(gold) or 'none'})" if gold is not None else ""))
         print(f"  scores:   {scores}")
         for e in result.evidence:
-            print(f"  evidence: [{e.label} {e.score:.2f}] chars {e.start}-{e.end}: {e.text!r}")
+            print(f"  evidence: [{e.label} {e.score:.2f}] chars {e.start}-{e.end}: "
+                  f"{_shown(e.text, 200)!r}")
         print()
+    annotated = [(gold, r) for (_, _, gold), r in zip(notes, results, strict=True)
+                 if gold is not None]
+    if annotated:
+        same = sum(tuple(gold) == r.labels for gold, r in annotated)
+        print(f"{same} of {len(annotated)} label sets as annotated; {len(notes)} texts "
+              f"classified in {seconds:.1f} s")

@@ -31,7 +31,7 @@ from salesnlp.labels import LABELS
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DEFAULT_MODEL_NAME = "salesnlp-e5-small-v1"
+DEFAULT_MODEL_NAME = "salesnlp-e5-small-v2"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NGRAM_FILE = "ngram.json"
