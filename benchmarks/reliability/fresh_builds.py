@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
              "| median seconds per trial |", "| --- | --- | --- | --- |",
              f"| {report['trials']} | {report['successful_first_classifications']} | "
              f"{report['distinct_base_builds']} | {report['seconds_median']} |", "",
-             "SHA-256 of the base's files (identical in every trial):", ""]
+             "SHA-256 of the base's files "
+             + ("(identical in every trial):" if len(variants) == 1
+                else f"(the most common of {len(variants)} variants):"), ""]
     lines += [f"- `{name}` `{digest}`" for name, digest in report["base_files"].items()]
     (HERE / "fresh_builds.md").write_text("\n".join(lines) + "\n")
     return 0 if not report["failures"] and report["distinct_base_builds"] == 1 else 1
