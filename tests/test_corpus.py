@@ -154,6 +154,7 @@ def test_corpus_v2_writers_genres_and_writer_held_out_splits(shipped):
     assert len(v1_test) == 515  # the v1 test split is kept as it was
 
 
+@pytest.mark.slow
 def test_shipped_corpus_has_no_near_duplicates_across_splits(shipped):
     assert leaks_across_splits(shipped) == []
 

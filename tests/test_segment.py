@@ -30,6 +30,7 @@ def test_same_spans_as_spacy_on_tricky_text(lang, text):
     assert sentence_spans(text, lang) == spacy_sentence_spans(text, lang)
 
 
+@pytest.mark.slow
 def test_same_spans_as_spacy_on_the_corpus():
     """Corpus v1's notes: identical. Corpus v2's documents as the model reads them (long
     minutes, e-mails, HTML reduced to text): at least 96 % identical (measured 96.8 %)."""

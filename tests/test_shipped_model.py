@@ -12,8 +12,9 @@ import salesnlp
 from salesnlp.inference.model_dir import DEFAULT_MODEL_NAME
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
-pytestmark = pytest.mark.skipif(not (MODEL / "config.json").is_file(),
-                                reason=f"{MODEL} is not built yet")
+pytestmark = [pytest.mark.skipif(not (MODEL / "config.json").is_file(),
+                                 reason=f"{MODEL} is not built yet"),
+              pytest.mark.slow]  # the shipped model runs on the real base encoder
 
 NOTES = {
     "et": ("Küsisin, kes nende praegune koolituspartner on. Vastus: \"üks suur rahvusvaheline "
