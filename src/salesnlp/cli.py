@@ -185,7 +185,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, threads=args.threads, aggregation=args.aggregation,
         structure=not args.no_structure, init_from=args.init_from,
-        guard_corpus=args.guard_corpus, mlflow=args.mlflow,
+        guard_corpus=args.guard_corpus, mlflow=args.mlflow, quote_dropout=args.quote_dropout,
     )
     result = train(args.corpus, args.out, config, progress=not args.quiet)
     print(f"model written to {result.model_dir} in {result.seconds:.0f} s; "
@@ -272,6 +272,8 @@ def _add_train(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quote-dropout", type=float, default=0.5,
+                   help="share of notes seen with quotation marks blanked (default 0.5)")
     p.add_argument("--init-from", default=None,
                    help="continue from this model directory (e.g. the shipped model) instead "
                         "of the base encoder; calibration and thresholds are re-fitted on dev")

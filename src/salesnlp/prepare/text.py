@@ -41,6 +41,14 @@ class CleanText:
         return self.index[start], self.index[end - 1] + 1
 
 
+def markup_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the HTML tags, comments, scripts and styles in ``text`` (none
+    unless it looks like HTML): the parts :func:`clean` drops."""
+    if not _LOOKS_LIKE_HTML.search(text):
+        return []
+    return [m.span() for m in _TAG.finditer(text)]
+
+
 def check_text(text: object, position: int | None = None) -> str:
     """Return ``text`` if it is a ``str``; otherwise raise a ``TypeError`` that says why
     (and, for a note of a list, at which ``position``)."""

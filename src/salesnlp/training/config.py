@@ -38,6 +38,9 @@ class TrainingConfig:
         ngram_weight_max: the most say (0..1) the character n-gram component may get in the
             blend; the weight itself is chosen on dev from 0, 0.1, … up to this. 0 turns
             the component off.
+        quote_dropout: share of the training and dev notes seen with their quotation
+            marks blanked (:mod:`salesnlp.training.augment`), so that the model does not
+            learn that a behaviour comes in quotes; 0 turns it off.
         max_train_windows: windows of 512 tokens read per training note (longer notes are
             cut in training only).
         encoder_dropout: dropout inside the adapted encoder layers; None keeps the base
@@ -81,6 +84,7 @@ class TrainingConfig:
     unmarked_weight: float = 0.3
     doc_weight: float = 0.5
     ngram_weight_max: float = 0.5
+    quote_dropout: float = 0.5
     init_from: str | None = None
     guard_corpus: str | None = None
     mlflow: bool = False
@@ -95,6 +99,8 @@ class TrainingConfig:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, "
                              f"got {self.aggregation!r}")
+        if not 0.0 <= self.quote_dropout <= 1.0:
+            raise ValueError(f"quote_dropout must be in [0, 1], got {self.quote_dropout!r}")
         for name in ("epochs", "batch_size", "lora_rank", "max_length", "max_train_windows"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)!r}")

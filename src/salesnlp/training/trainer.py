@@ -176,6 +176,11 @@ def _splits(corpus, config: TrainingConfig, train_notes, dev_notes):
         dev_notes = load_corpus(corpus, split="dev", languages=config.languages)
     if not train_notes or not dev_notes:
         raise ValueError("training needs notes in both the train and the dev split")
+    if config.quote_dropout:
+        from salesnlp.training.augment import without_quotes
+
+        train_notes = without_quotes(train_notes, config.quote_dropout, config.seed)
+        dev_notes = without_quotes(dev_notes, config.quote_dropout, config.seed)
     return train_notes, dev_notes
 
 
