@@ -204,13 +204,10 @@ def throughput(fn, texts, batch_size: int, repeats: int) -> dict:
 
 
 def macro_f1(notes, predicted: list[tuple[str, ...]], labels) -> float:
-    from sklearn.metrics import f1_score
+    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
 
-    from salesnlp.evaluation.metrics import label_matrix
-
-    y_true = label_matrix([n.labels for n in notes], labels)
-    y_pred = label_matrix(predicted, labels)
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    return multilabel_report(label_matrix([n.labels for n in notes], labels),
+                             label_matrix(predicted, labels), labels=labels)["macro_f1"]
 
 
 def detect_language_latency(texts, repeats: int) -> dict:

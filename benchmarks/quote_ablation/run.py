@@ -23,16 +23,14 @@ ROOT = HERE.parents[1]
 
 
 def scores(classifier, notes, transform) -> dict:
-    from sklearn.metrics import f1_score
+    from salesnlp.evaluation.metrics import label_matrix, multilabel_report
 
-    from salesnlp.evaluation.metrics import label_matrix
-
+    labels = classifier.labels
     results = classifier.classify_many([transform(n.text) for n in notes])
-    y_true = label_matrix([n.labels for n in notes], classifier.labels)
-    y_pred = label_matrix([r.labels for r in results], classifier.labels)
-    per_label = f1_score(y_true, y_pred, average=None, zero_division=0)
-    return {"macro_f1": float(per_label.mean()),
-            "per_label": dict(zip(classifier.labels, map(float, per_label), strict=True))}
+    report = multilabel_report(label_matrix([n.labels for n in notes], labels),
+                               label_matrix([r.labels for r in results], labels), labels=labels)
+    return {"macro_f1": report["macro_f1"],
+            "per_label": {label: r["f1"] for label, r in report["per_label"].items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,9 +220,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.leave_one_language_out:
         from salesnlp.training.trainer import TrainingConfig
 
-        config = TrainingConfig(threads=args.threads)
-        if args.epochs:
-            config = TrainingConfig(epochs=args.epochs, threads=args.threads)
+        config = TrainingConfig(epochs=args.epochs or TrainingConfig.epochs,
+                                threads=args.threads)
         result = leave_one_language_out(args.corpus, config, work_dir=args.work_dir,
                                         progress=not args.quiet,
                                         languages=args.languages or SUPPORTED_LANGUAGES)
@@ -464,8 +463,8 @@ def _add_retune(sub) -> None:
         "retune", help="re-fit calibration, blend weight and thresholds on your own dev set",
         description="Keep a trained model's weights and re-fit what it learned from dev: "
         "Platt calibration, the n-gram blend weight and the per-label thresholds, on the "
-        "dev split of CORPUS (your own labelled notes). No training; a few seconds per "
-        "hundred notes.",
+        "dev split of CORPUS (your own labelled notes). No training: one scoring pass over "
+        "the dev notes.",
         epilog="example:\n  salesnlp retune --model models/salesnlp-e5-small-v2 --corpus "
                "mine/ --out models/v2-mine",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -19,6 +19,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
+def logit(probs: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`sigmoid`, with probabilities kept within [1e-6, 1 - 1e-6]."""
+    p = np.clip(probs, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def apply_calibration(logits: np.ndarray, calibration: dict, labels: Sequence[str]) -> np.ndarray:
     if not calibration:
         return sigmoid(logits)
@@ -33,8 +39,7 @@ def apply_final_calibration(probs: np.ndarray, calibration: dict, labels: Sequen
     final = (calibration or {}).get("final")
     if not final:
         return probs
-    p = np.clip(probs, 1e-6, 1 - 1e-6)
-    return apply_calibration(np.log(p / (1 - p)), final, labels)
+    return apply_calibration(logit(probs), final, labels)
 
 
 def decide(probs: np.ndarray, thresholds: Mapping[str, float], labels: Sequence[str]

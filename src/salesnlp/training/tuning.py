@@ -14,11 +14,6 @@ from salesnlp.labels import LABELS
 logger = logging.getLogger(__name__)
 
 
-def _logit(probs: np.ndarray) -> np.ndarray:
-    p = np.clip(probs, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def tune_on_dev(classifier, dev_notes: list[Note], ngram, weight_max: float) -> dict:
     """Fit, on ``dev_notes`` and exactly as inference computes note scores: Platt
     calibration of the encoder's logits, the n-gram component's calibration and its blend
@@ -26,7 +21,7 @@ def tune_on_dev(classifier, dev_notes: list[Note], ngram, weight_max: float) -> 
     probability, and per-label thresholds. Sets them on ``classifier`` (and its config);
     returns the dev metrics and the n-gram component kept (None at weight 0)."""
     from salesnlp.evaluation.metrics import label_matrix, multilabel_report
-    from salesnlp.inference.calibration import decide
+    from salesnlp.inference.calibration import decide, logit
     from salesnlp.training.calibration import fit_platt, tune_thresholds
     from salesnlp.training.ngram import calibrate_char_ngrams, choose_blend_weight
 
@@ -49,7 +44,7 @@ def tune_on_dev(classifier, dev_notes: list[Note], ngram, weight_max: float) -> 
     config.ensemble = {"ngram_weight": weight, "dev_macro_f1_by_weight": by_weight}
     # Blending two calibrated scores and taking the best sentence's is no longer
     # calibrated as a whole: map the final note probability once more.
-    config.calibration["final"] = fit_platt(_logit(probs_for(weight)), y_dev, LABELS)
+    config.calibration["final"] = fit_platt(logit(probs_for(weight)), y_dev, LABELS)
     dev_probs = probs_for(weight)
     config.thresholds = classifier.thresholds = tune_thresholds(dev_probs, y_dev, LABELS)
     pred = decide(dev_probs, config.thresholds, LABELS)
