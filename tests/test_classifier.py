@@ -379,6 +379,55 @@ def test_training_continues_from_a_model(tiny_model, tiny_base, tmp_path):
     assert facts.training["config"]["init_from"] == str(tiny_model)
 
 
+def write_jsonl(path, notes, split: str):
+    path.write_text("".join(json.dumps({**n.to_dict(), "split": split}, ensure_ascii=False)
+                            + "\n" for n in notes), encoding="utf-8")
+    return path
+
+
+def test_adapting_without_dev_keeps_the_tuning_and_replays_old_notes(tiny_model, tmp_path):
+    from salesnlp.inference.model_dir import read_model_dir
+
+    mine = write_jsonl(tmp_path / "mine.jsonl", tiny_notes("test")[:6], "train")
+    old = write_jsonl(tmp_path / "old.jsonl", tiny_notes("train"), "train")
+    config = TrainingConfig(init_from=str(tiny_model), epochs=1, batch_size=4,
+                            prefix="passage: ", replay_corpus=str(old), replay_ratio=2.0)
+    result = train(mine, tmp_path / "adapted", config, progress=False)
+    assert result.dev_metrics == {} and result.n_dev == 0
+    assert result.n_train == 6 + 12  # two replayed notes per new note
+    start, adapted = read_model_dir(tiny_model)[0], read_model_dir(result.model_dir)[0]
+    assert adapted.thresholds == start.thresholds
+    assert adapted.calibration == start.calibration and adapted.ensemble == start.ensemble
+    recorded = adapted.training["config"]
+    # continuing a model takes a fifth of the learning rates of training from the base
+    assert recorded["learning_rate"] == pytest.approx(5e-4 * 0.2)
+    assert recorded["head_learning_rate"] == pytest.approx(2e-3 * 0.2)
+    probs = Classifier.load(result.model_dir, precision="fp32").predict_proba(["x", "y"])
+    assert probs.shape == (2, len(LABELS)) and np.isfinite(probs).all()
+
+
+def test_replayed_notes_are_a_seeded_sample_without_the_new_ones(tmp_path):
+    from salesnlp.training.trainer import replayed
+
+    old = write_jsonl(tmp_path / "old.jsonl", tiny_notes("train"), "train")
+    new = tiny_notes("train")[:3]
+    config = TrainingConfig(replay_corpus=str(old), replay_ratio=1.5, seed=3)
+    sample = replayed(new, config)
+    assert len(sample) == round(1.5 * 3)
+    assert not {n.id for n in sample} & {n.id for n in new}
+    assert [n.id for n in replayed(new, config)] == [n.id for n in sample]
+    everything = replayed(new, TrainingConfig(replay_corpus=str(old), replay_ratio=1000.0))
+    assert len(everything) == len(tiny_notes("train")) - 3
+    with pytest.raises(ValueError, match="replay_ratio"):
+        TrainingConfig(replay_ratio=-1.0)
+
+
+def test_training_from_the_base_needs_a_dev_split(tmp_path):
+    only_train = write_jsonl(tmp_path / "c.jsonl", tiny_notes("train"), "train")
+    with pytest.raises(ValueError, match="dev split"):
+        train(only_train, tmp_path / "m", TrainingConfig(), progress=False)
+
+
 def test_adapting_records_the_forgetting_guard_and_logs_to_mlflow(tiny_model, tmp_path,
                                                                    monkeypatch):
     import json

@@ -5,16 +5,23 @@ language, 100 notes each, none of them seen in training) are split per writer, f
 seed, into a labelling pool (60 per writer) and an evaluation set (the other 40). From
 the pool, k notes are chosen either by ``salesnlp label suggest`` (uncertain first,
 spread, a 10 % random share) or at random; the shipped model is adapted on them
-(``salesnlp train --init-from``, 3 epochs) with calibration and thresholds re-tuned on
-the corpus's dev split, and scored on the evaluation set. The shipped model itself is
-the k = 0 point. Nothing here feeds back into the shipped model.
+(``salesnlp train --init-from``, 3 epochs, no dev split, so the shipped calibration and
+thresholds are kept, with ``--replay-corpus corpus``: as many notes of the corpus's
+train split replayed as there are new ones) and scored on the evaluation set. The
+shipped model itself is the k = 0 point. Nothing here feeds back into the shipped model.
+
+The recipe (learning rates, replay) is chosen with ``--writers dev``: the same protocol
+on the dev writers, so that the test writers are only used to report.
 
     python -m benchmarks.adaptation.run                    # k = 25 50 100 200, 3 seeds
     python -m benchmarks.adaptation.run --sizes 25 --seeds 0   # one point
+    python -m benchmarks.adaptation.run --writers dev --sizes 100 --seeds 0 \
+        --lr-share 1 --replay-ratio 0                      # one recipe on the dev writers
 
-Results go to ``benchmarks/adaptation/results.{json,md}``; points already in
-``results.json`` are kept (a re-run resumes). Adapted models are written under
-``--work-dir`` (default: a temporary directory) and removed unless ``--keep``.
+Results go to ``benchmarks/adaptation/results.{json,md}`` (``recipes.{json,md}`` for the
+dev writers); points already there are kept (a re-run resumes). Adapted models are
+written under ``--work-dir`` (default: a temporary directory) and removed unless
+``--keep``.
 """
 
 from __future__ import annotations
@@ -61,12 +68,18 @@ def choose(strategy: str, pool: list[Note], k: int, seed: int, classifier) -> li
     return [pool[s.position] for s in chosen]
 
 
-def adapt(model: Path, chosen: list[Note], dev: list[Note], out: Path, seed: int) -> Path:
+def adapt(model: Path, chosen: list[Note], args, out: Path, seed: int) -> Path:
+    """``salesnlp train --init-from MODEL`` on the chosen notes alone (no dev split: the
+    shipped calibration and thresholds are kept), with the recipe of ``args``."""
+    from salesnlp.training.config import LEARNING_RATES
     from salesnlp.training.trainer import TrainingConfig, train
 
-    config = TrainingConfig(init_from=str(model), epochs=EPOCHS, seed=seed, threads=THREADS)
+    encoder_lr, head_lr = (rate * args.lr_share for rate in LEARNING_RATES)
+    config = TrainingConfig(init_from=str(model), epochs=EPOCHS, seed=seed, threads=THREADS,
+                            learning_rate=encoder_lr, head_learning_rate=head_lr,
+                            replay_corpus=str(args.corpus), replay_ratio=args.replay_ratio)
     return train(None, out, config, progress=False, train_notes=chosen,
-                 dev_notes=dev).model_dir
+                 dev_notes=[]).model_dir
 
 
 def scored(model, notes: list[Note]) -> dict:
@@ -87,20 +100,26 @@ def scored(model, notes: list[Note]) -> dict:
             "per_writer": per_writer}
 
 
+def target_notes(corpus: list[Note], writers: str) -> list[Note]:
+    """The notes of the writers to adapt to: the writer-held-out test writers, or the dev
+    writers (to choose the recipe without looking at the test writers)."""
+    if writers == "dev":
+        return [n for n in corpus if n.split == "dev"]
+    return select([n for n in corpus if n.split == "test"], "heldout", corpus)
+
+
 def run_point(key: str, args, model: Path, corpus: list[Note], results: dict, work: Path):
     import salesnlp
 
-    strategy, k, seed = key.split("/")
-    test = select([n for n in corpus if n.split == "test"], "heldout", corpus)
-    pool, held = pool_and_eval(test, int(seed))
+    strategy, k, seed = key.split("/")[-3:]
+    pool, held = pool_and_eval(target_notes(corpus, args.writers), int(seed))
     start = time.time()
     if strategy == "none":
         results[key] = scored(model, held)
     else:
         classifier = salesnlp.load(model, precision="fp32")
         chosen = choose(strategy, pool, int(k), int(seed), classifier)
-        dev = [n for n in corpus if n.split == "dev"]
-        adapted = adapt(model, chosen, dev, work / key.replace("/", "-"), int(seed))
+        adapted = adapt(model, chosen, args, work / key.replace("/", "-"), int(seed))
         results[key] = scored(adapted, held)
         if not args.keep:
             shutil.rmtree(adapted, ignore_errors=True)
@@ -109,34 +128,55 @@ def run_point(key: str, args, model: Path, corpus: list[Note], results: dict, wo
           flush=True)
 
 
-def markdown(results: dict, sizes: list[int], seeds: list[int], model: str) -> str:
-    def cell(strategy: str, k: int) -> str:
-        values = [results[f"{strategy}/{k}/{s}"]["macro_f1"] for s in seeds
-                  if f"{strategy}/{k}/{s}" in results]
+def markdown(results: dict, args, model: str) -> str:
+    """The learning-curve table of every recipe in ``results``, one per recipe."""
+    def cell(prefix: str, k: int) -> str:
+        values = [results[f"{prefix}/{k}/{s}"]["macro_f1"] for s in args.seeds
+                  if f"{prefix}/{k}/{s}" in results]
         if not values:
             return "–"
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):.3f} ± {spread:.3f} (n={len(values)})"
 
-    lines = ["# Adapting the shipped model to unseen writers", "",
-             f"`python -m benchmarks.adaptation.run`; model `{model}`; evaluation: 40 notes "
-             "per test writer (200), pool: the other 60 per writer; mean ± sd over seeds "
-             f"{seeds}; macro-F1, fp32.", "",
-             f"Not adapted (k = 0): {cell('none', 0)}", "",
-             "| labelled notes | chosen by `label suggest` | chosen at random |",
-             "| --- | --- | --- |"]
-    lines += [f"| {k} | {cell('suggested', k)} | {cell('random', k)} |" for k in sizes]
-    return "\n".join(lines) + "\n"
+    lines = [f"# Adapting the shipped model to unseen writers ({args.writers} writers)", "",
+             f"`python -m benchmarks.adaptation.run --writers {args.writers}`; model "
+             f"`{model}`; evaluation: 40 notes per {args.writers} writer (200), pool: the "
+             f"other 60 per writer; mean ± sd over seeds {args.seeds}; macro-F1, fp32; "
+             "calibration and thresholds kept from the shipped model.", "",
+             f"Not adapted (k = 0): {cell('none', 0)}", ""]
+    if args.writers == "dev":
+        lines += ["The shipped thresholds and calibration were fitted on these writers' notes "
+                  "(the evaluation notes among them), which favours k = 0 here; the recipes "
+                  "are compared with each other.", ""]
+    for recipe in sorted({key.rsplit("/", 3)[0] for key in results} - {"none"}):
+        lines += [f"Recipe `{recipe}` (learning rates × lr share; replayed corpus notes "
+                  "per new note):", "",
+                  "| labelled notes | chosen by `label suggest` | chosen at random |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {k} | {cell(f'{recipe}/suggested', k)} | {cell(f'{recipe}/random', k)} |"
+                  for k in sorted({int(key.split('/')[-2]) for key in results
+                                   if key.startswith(recipe + "/")})]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     from salesnlp.inference.model_dir import default_model_path
+    from salesnlp.training.config import ADAPT_LR_SHARE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--writers", choices=["test", "dev"], default="test",
+                        help="adapt to the held-out test writers, or to the dev writers "
+                             "(where the recipe is chosen)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--strategies", nargs="+", default=["suggested", "random"])
+    parser.add_argument("--lr-share", type=float, default=ADAPT_LR_SHARE,
+                        help="learning rates as a share of training from the base encoder")
+    parser.add_argument("--replay-ratio", type=float, default=1.0,
+                        help="corpus train notes replayed per new note (0: none)")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the adapted models")
@@ -146,19 +186,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(THREADS)
     model = args.model or default_model_path()
     corpus = load_corpus(args.corpus)
-    results_path = args.out / "results.json"
+    stem = "results" if args.writers == "test" else "recipes"
+    results_path = args.out / f"{stem}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="salesnlp-adapt-"))
+    recipe = f"lr{args.lr_share:g}-replay{args.replay_ratio:g}"
     keys = [f"none/0/{s}" for s in args.seeds] + [
-        f"{strategy}/{k}/{s}" for k in args.sizes for s in args.seeds
-        for strategy in ("suggested", "random")]
+        f"{recipe}/{strategy}/{k}/{s}" for k in args.sizes for s in args.seeds
+        for strategy in args.strategies]
     for key in keys:
         if key not in results:
             run_point(key, args, model, corpus, results, work)
             results_path.write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(
-        markdown(results, args.sizes, args.seeds, Path(model).name), encoding="utf-8")
-    print((args.out / "results.md").read_text())
+    (args.out / f"{stem}.md").write_text(markdown(results, args, Path(model).name),
+                                         encoding="utf-8")
+    print((args.out / f"{stem}.md").read_text())
 
 
 if __name__ == "__main__":

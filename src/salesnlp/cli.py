@@ -186,10 +186,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, threads=args.threads, aggregation=args.aggregation,
         structure=not args.no_structure, init_from=args.init_from,
         guard_corpus=args.guard_corpus, mlflow=args.mlflow, quote_dropout=args.quote_dropout,
+        replay_corpus=args.replay_corpus, replay_ratio=args.replay_ratio,
     )
     result = train(args.corpus, args.out, config, progress=not args.quiet)
-    print(f"model written to {result.model_dir} in {result.seconds:.0f} s; "
-          f"dev macro-F1 {result.dev_metrics['macro_f1']:.3f}")
+    dev = (f"dev macro-F1 {result.dev_metrics['macro_f1']:.3f}" if result.dev_metrics else
+           "no dev split: calibration and thresholds kept from --init-from")
+    print(f"model written to {result.model_dir} in {result.seconds:.0f} s; {dev}")
     forgetting = result.forgetting
     if forgetting:
         print(f"on {forgetting['corpus']}'s held-out test: macro-F1 {forgetting['before']:.3f} "
@@ -268,14 +270,22 @@ def _add_train(sub) -> None:
     p.add_argument("--train-layers", type=int, default=4, help="top layers adapted")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="peak learning rate of the adapters (default 5e-4; 1e-4 with "
+                        "--init-from)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quote-dropout", type=float, default=0.5,
                    help="share of notes seen with quotation marks blanked (default 0.5)")
     p.add_argument("--init-from", default=None,
                    help="continue from this model directory (e.g. the shipped model) instead "
-                        "of the base encoder; calibration and thresholds are re-fitted on dev")
+                        "of the base encoder; calibration and thresholds are re-fitted on dev, "
+                        "or kept when CORPUS has no dev split")
+    p.add_argument("--replay-corpus", default=None,
+                   help="with --init-from: mix notes of this corpus's train split (e.g. the "
+                        "shipped corpus/) into yours so the model keeps what it knew")
+    p.add_argument("--replay-ratio", type=float, default=1.0,
+                   help="replayed notes per note of yours (default 1)")
     p.add_argument("--mlflow", action="store_true",
                    help="also log the run to MLflow ($MLFLOW_TRACKING_URI); needs "
                         "pip install 'salesnlp[mlflow]'")

@@ -8,6 +8,10 @@ from pathlib import Path
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense",
                 "output.dense")
 METHODS = ("lora", "top_layers", "head")
+#: peak learning rates (encoder, head) from the base encoder
+LEARNING_RATES = (5e-4, 2e-3)
+#: continuing a trained model (``init_from``) takes smaller steps: this share of those
+ADAPT_LR_SHARE = 0.2
 AGGREGATIONS = ("max", "mean")
 
 
@@ -47,9 +51,20 @@ class TrainingConfig:
             model's (0.1 for e5). Dropout draws different masks when training runs in
             several processes, so only with every dropout at 0 do N processes take exactly
             (to float rounding) the steps one process takes.
+        learning_rate, head_learning_rate: peak AdamW learning rates of the adapted
+            encoder and of the head; None gives 5e-4 and 2e-3 from the base encoder and
+            one fifth of that when continuing a trained model (``init_from``), whose
+            weights a few hundred notes should nudge, not overwrite (chosen on the dev
+            writers: ``python -m benchmarks.adaptation.run --writers dev``).
         init_from: a salesnlp model directory to continue from (its head and adapters,
             whose shape it also fixes) instead of starting from the base encoder; the
-            n-gram component is also that model's.
+            n-gram component is also that model's. Without dev notes, the starting
+            model's calibration, blend weight and thresholds are kept (an adaptation set
+            of a few dozen notes is too small to re-fit them on).
+        replay_corpus: with ``init_from``: a labelled corpus (e.g. the one the starting
+            model was trained on) whose train split is mixed into the new notes,
+            ``replay_ratio`` replayed notes per new note, so that adapting to new writers
+            does not unlearn the old ones (rehearsal).
         guard_corpus: with ``init_from``: a labelled corpus (e.g. the shipped ``corpus/``)
             whose writer-held-out test split is scored with the starting and the adapted
             model, to show what adapting costs outside the new data (recorded in the
@@ -71,8 +86,8 @@ class TrainingConfig:
     train_layers: int = 4
     epochs: int = 5
     batch_size: int = 16
-    learning_rate: float = 5e-4
-    head_learning_rate: float = 2e-3
+    learning_rate: float | None = None
+    head_learning_rate: float | None = None
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
     max_length: int = 512
@@ -87,6 +102,8 @@ class TrainingConfig:
     quote_dropout: float = 0.5
     init_from: str | None = None
     guard_corpus: str | None = None
+    replay_corpus: str | None = None
+    replay_ratio: float = 1.0
     mlflow: bool = False
     seed: int = 13
     languages: tuple[str, ...] | None = None
@@ -99,6 +116,8 @@ class TrainingConfig:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, "
                              f"got {self.aggregation!r}")
+        if self.replay_ratio < 0:
+            raise ValueError(f"replay_ratio must be ≥ 0, got {self.replay_ratio!r}")
         if not 0.0 <= self.quote_dropout <= 1.0:
             raise ValueError(f"quote_dropout must be in [0, 1], got {self.quote_dropout!r}")
         for name in ("epochs", "batch_size", "lora_rank", "max_length", "max_train_windows"):

@@ -22,7 +22,13 @@ import torch
 from salesnlp.corpus.notes import Note, load_corpus
 from salesnlp.errors import CorpusError
 from salesnlp.labels import LABELS
-from salesnlp.training.config import LORA_TARGETS, TrainingConfig, TrainingResult
+from salesnlp.training.config import (
+    ADAPT_LR_SHARE,
+    LEARNING_RATES,
+    LORA_TARGETS,
+    TrainingConfig,
+    TrainingResult,
+)
 
 __all__ = ["LORA_TARGETS", "TrainingConfig", "TrainingResult", "train"]
 
@@ -87,10 +93,13 @@ def train(
     model_config = _model_config(config, note_tokenizer, base_path)
     del model
     classifier = _classifier(model_config, weights, note_tokenizer, pad_id)
-    from salesnlp.training.tuning import tune_on_dev
+    from salesnlp.training.tuning import keep_tuning, tune_on_dev
 
-    dev = tune_on_dev(classifier, dev_notes, _ngram_component(config, examples),
-                      config.ngram_weight_max)
+    if dev_notes:
+        dev = tune_on_dev(classifier, dev_notes, _ngram_component(config, examples),
+                          config.ngram_weight_max)
+    else:
+        dev = keep_tuning(classifier, config.init_from)
     seconds = time.time() - start
     model_config.training = {
         "config": _jsonable(asdict(config)), "n_train": len(train_notes),
@@ -105,7 +114,7 @@ def train(
 
         log_to_mlflow(Path(out), model_config.training)
     logger.info("model written to %s in %.0f s (dev macro-F1 %.3f)", out, seconds,
-                dev["metrics"]["macro_f1"])
+                dev["metrics"].get("macro_f1", float("nan")))
     return TrainingResult(Path(out), dev["metrics"], seconds, len(train_notes), len(dev_notes),
                           model_config.training.get("forgetting"))
 
@@ -132,11 +141,16 @@ def forgetting_check(adapted, config: TrainingConfig) -> dict:
 
 
 def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
-    """``config`` with the adapter shape and reading settings of ``init_from``'s model."""
-    if not config.init_from:
-        return config
+    """``config`` with its learning rates resolved and, when continuing a model, the
+    adapter shape and reading settings of ``init_from``'s model."""
     from dataclasses import replace
 
+    share = ADAPT_LR_SHARE if config.init_from else 1.0
+    encoder_lr, head_lr = (rate * share for rate in LEARNING_RATES)
+    config = replace(config, learning_rate=config.learning_rate or encoder_lr,
+                     head_learning_rate=config.head_learning_rate or head_lr)
+    if not config.init_from:
+        return config
     from salesnlp.inference.model_dir import read_model_dir
 
     init, _ = read_model_dir(config.init_from)
@@ -170,18 +184,32 @@ def _load_init_weights(model, config: TrainingConfig) -> None:
 
 
 def _splits(corpus, config: TrainingConfig, train_notes, dev_notes):
-    if train_notes is None:
-        train_notes = load_corpus(corpus, split="train", languages=config.languages)
-    if dev_notes is None:
-        dev_notes = load_corpus(corpus, split="dev", languages=config.languages)
-    if not train_notes or not dev_notes:
-        raise ValueError("training needs notes in both the train and the dev split")
+    if train_notes is None or dev_notes is None:
+        notes = load_corpus(corpus, split=("train", "dev"), languages=config.languages)
+        train_notes = [n for n in notes if n.split == "train"] if train_notes is None \
+            else train_notes
+        dev_notes = [n for n in notes if n.split == "dev"] if dev_notes is None else dev_notes
+    if not train_notes or not (dev_notes or config.init_from):
+        raise ValueError("training needs notes in both the train and the dev split "
+                         "(continuing a model with --init-from needs only train)")
+    if config.init_from and config.replay_corpus and config.replay_ratio > 0:
+        train_notes = train_notes + replayed(train_notes, config)
     if config.quote_dropout:
         from salesnlp.training.augment import without_quotes
 
         train_notes = without_quotes(train_notes, config.quote_dropout, config.seed)
         dev_notes = without_quotes(dev_notes, config.quote_dropout, config.seed)
     return train_notes, dev_notes
+
+
+def replayed(new_notes: list[Note], config: TrainingConfig) -> list[Note]:
+    """``replay_ratio`` notes per new note from ``replay_corpus``'s train split (a seeded
+    random sample, without the new notes' ids), to rehearse while adapting."""
+    seen = {n.id for n in new_notes}
+    old = [n for n in load_corpus(config.replay_corpus, split="train",
+                                  languages=config.languages) if n.id not in seen]
+    k = min(len(old), round(config.replay_ratio * len(new_notes)))
+    return random.Random(config.seed).sample(old, k)
 
 
 def _prepare_model(config: TrainingConfig):

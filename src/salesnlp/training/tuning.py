@@ -54,6 +54,21 @@ def tune_on_dev(classifier, dev_notes: list[Note], ngram, weight_max: float) -> 
             "ngram": ngram if weight > 0 else None}
 
 
+def keep_tuning(classifier, init_from: str | Path) -> dict:
+    """Give ``classifier`` the calibration, n-gram component, blend weight and thresholds
+    of the model it continues (when there are no dev notes to re-fit them on); returns
+    what :func:`tune_on_dev` returns, with no dev metrics."""
+    from salesnlp.inference.classifier import load_ngram
+    from salesnlp.inference.model_dir import read_model_dir
+
+    init, tensors = read_model_dir(init_from)
+    config = classifier.config
+    config.calibration, config.ensemble = init.calibration, init.ensemble
+    config.thresholds = classifier.thresholds = dict(init.thresholds)
+    classifier.ngram, classifier.ngram_weight = load_ngram(Path(init_from), init, tensors)
+    return {"metrics": {}, "ngram": classifier.ngram}
+
+
 def retune(model: str | Path, corpus: str | Path, out: str | Path | None = None, *,
            split: str = "dev", ngram_weight_max: float | None = None) -> dict:
     """Re-fit a trained model's calibration, blend weight and thresholds on another dev
