@@ -42,6 +42,8 @@ from salesnlp.evaluation.evaluate import score, select
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 POOL_PER_WRITER = 60
+#: notes of a held-out language offered to label from (``--language``), per seed
+LANGUAGE_POOL = 300
 EPOCHS = 3
 #: torch threads for training and scoring (1 lets another long job have the other core)
 THREADS = int(os.environ.get("SALESNLP_BENCH_THREADS", "2"))
@@ -77,7 +79,7 @@ def adapt(model: Path, chosen: list[Note], args, out: Path, seed: int) -> Path:
     encoder_lr, head_lr = (rate * args.lr_share for rate in LEARNING_RATES)
     config = TrainingConfig(init_from=str(model), epochs=EPOCHS, seed=seed, threads=THREADS,
                             learning_rate=encoder_lr, head_learning_rate=head_lr,
-                            replay_corpus=str(args.corpus), replay_ratio=args.replay_ratio)
+                            replay_corpus=str(args.replay), replay_ratio=args.replay_ratio)
     return train(None, out, config, progress=False, train_notes=chosen,
                  dev_notes=[]).model_dir
 
@@ -100,6 +102,26 @@ def scored(model, notes: list[Note]) -> dict:
             "per_writer": per_writer}
 
 
+def language_pool_and_eval(corpus: list[Note], language: str, seed: int):
+    """A held-out language: a seeded sample of ``LANGUAGE_POOL`` of its train and dev notes
+    to label from, and its whole test split to score on."""
+    pool = sorted((n for n in corpus if n.lang == language and n.split != "test"),
+                  key=lambda n: n.id)
+    held = [n for n in corpus if n.lang == language and n.split == "test"]
+    return random.Random(f"{seed}-{language}").sample(pool, LANGUAGE_POOL), held
+
+
+def replay_file(corpus: list[Note], args, work: Path) -> Path:
+    """The corpus's train split to replay from (without the held-out language's notes)."""
+    if not args.language:
+        return args.corpus
+    path = work / f"replay-without-{args.language}.jsonl"
+    rows = [n.to_dict() for n in corpus if n.split == "train" and n.lang != args.language]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
 def target_notes(corpus: list[Note], writers: str) -> list[Note]:
     """The notes of the writers to adapt to: the writer-held-out test writers, or the dev
     writers (to choose the recipe without looking at the test writers)."""
@@ -112,7 +134,10 @@ def run_point(key: str, args, model: Path, corpus: list[Note], results: dict, wo
     import salesnlp
 
     strategy, k, seed = key.split("/")[-3:]
-    pool, held = pool_and_eval(target_notes(corpus, args.writers), int(seed))
+    if args.language:
+        pool, held = language_pool_and_eval(corpus, args.language, int(seed))
+    else:
+        pool, held = pool_and_eval(target_notes(corpus, args.writers), int(seed))
     start = time.time()
     if strategy == "none":
         results[key] = scored(model, held)
@@ -138,11 +163,21 @@ def markdown(results: dict, args, model: str) -> str:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):.3f} ± {spread:.3f} (n={len(values)})"
 
-    lines = [f"# Adapting the shipped model to unseen writers ({args.writers} writers)", "",
-             f"`python -m benchmarks.adaptation.run --writers {args.writers}`; model "
-             f"`{model}`; evaluation: 40 notes per {args.writers} writer (200), pool: the "
-             f"other 60 per writer; mean ± sd over seeds {args.seeds}; macro-F1, fp32; "
-             "calibration and thresholds kept from the shipped model.", "",
+    if args.language:
+        title = f"a model trained without {args.language} to {args.language}"
+        command = f"--language {args.language} --model {args.model}"
+        protocol = (f"evaluation: the {args.language} test split; pool: {LANGUAGE_POOL} of "
+                    f"its train/dev notes per seed; replayed: the train split without "
+                    f"{args.language}")
+    else:
+        title = f"the shipped model to unseen writers ({args.writers} writers)"
+        command = f"--writers {args.writers}"
+        protocol = (f"evaluation: 40 notes per {args.writers} writer (200), pool: the "
+                    f"other {POOL_PER_WRITER} per writer")
+    lines = [f"# Adapting {title}", "",
+             f"`python -m benchmarks.adaptation.run {command}`; model `{model}`; {protocol}; "
+             f"mean ± sd over seeds {args.seeds}; macro-F1, fp32; calibration and thresholds "
+             "kept from the starting model.", "",
              f"Not adapted (k = 0): {cell('none', 0)}", ""]
     if args.writers == "dev":
         lines += ["The shipped thresholds and calibration were fitted on these writers' notes "
@@ -170,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--writers", choices=["test", "dev"], default="test",
                         help="adapt to the held-out test writers, or to the dev writers "
                              "(where the recipe is chosen)")
+    parser.add_argument("--language", default=None,
+                        help="adapt a model trained without this language (e.g. lolo/"
+                             "without-uk from `salesnlp evaluate --leave-one-language-out "
+                             "--work-dir lolo`) to it; scored on its test split")
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--strategies", nargs="+", default=["suggested", "random"])
@@ -186,10 +225,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(THREADS)
     model = args.model or default_model_path()
     corpus = load_corpus(args.corpus)
-    stem = "results" if args.writers == "test" else "recipes"
+    stem = (f"language-{args.language}" if args.language else
+            "results" if args.writers == "test" else "recipes")
     results_path = args.out / f"{stem}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="salesnlp-adapt-"))
+    work.mkdir(parents=True, exist_ok=True)
+    args.replay = replay_file(corpus, args, work)
     recipe = f"lr{args.lr_share:g}-replay{args.replay_ratio:g}"
     keys = [f"none/0/{s}" for s in args.seeds] + [
         f"{recipe}/{strategy}/{k}/{s}" for k in args.sizes for s in args.seeds
