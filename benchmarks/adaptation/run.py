@@ -191,8 +191,26 @@ def markdown(results: dict, args, model: str) -> str:
         lines += [f"| {k} | {cell(f'{recipe}/suggested', k)} | {cell(f'{recipe}/random', k)} |"
                   for k in sorted({int(key.split('/')[-2]) for key in results
                                    if key.startswith(recipe + "/")})]
-        lines.append("")
+        lines += ["", per_writer_table(results, recipe, args.seeds), ""]
     return "\n".join(lines)
+
+
+def per_writer_table(results: dict, recipe: str, seeds: list[int]) -> str:
+    """Macro-F1 per evaluated writer, mean over seeds, for every point of ``recipe``."""
+    points = ["none/0"] + sorted({key.rsplit("/", 1)[0] for key in results
+                                  if key.startswith(recipe + "/")},
+                                 key=lambda p: (int(p.split("/")[-1]), p))
+    writers = sorted({w for v in results.values() for w in v["per_writer"]})
+
+    def mean(point: str, writer: str) -> str:
+        values = [results[f"{point}/{s}"]["per_writer"][writer] for s in seeds
+                  if f"{point}/{s}" in results]
+        return f"{statistics.mean(values):.3f}" if values else "–"
+
+    rows = ["| point | " + " | ".join(writers) + " |", "|---" * (len(writers) + 1) + "|"]
+    rows += [f"| {point.removeprefix(recipe + '/')} | "
+             + " | ".join(mean(point, w) for w in writers) + " |" for point in points]
+    return "Per writer, mean over seeds:\n\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
