@@ -379,17 +379,21 @@ def test_training_continues_from_a_model(tiny_model, tiny_base, tmp_path):
     assert facts.training["config"]["init_from"] == str(tiny_model)
 
 
-def write_jsonl(path, notes, split: str):
-    path.write_text("".join(json.dumps({**n.to_dict(), "split": split}, ensure_ascii=False)
-                            + "\n" for n in notes), encoding="utf-8")
-    return path
+def write_corpus(directory, notes, split: str):
+    """``notes`` as a corpus directory, all in ``split``."""
+    from dataclasses import replace
+
+    from salesnlp.corpus.splitting import write_by_language
+
+    write_by_language([replace(n, split=split) for n in notes], directory)
+    return directory
 
 
 def test_adapting_without_dev_keeps_the_tuning_and_replays_old_notes(tiny_model, tmp_path):
     from salesnlp.inference.model_dir import read_model_dir
 
-    mine = write_jsonl(tmp_path / "mine.jsonl", tiny_notes("test")[:6], "train")
-    old = write_jsonl(tmp_path / "old.jsonl", tiny_notes("train"), "train")
+    mine = write_corpus(tmp_path / "mine", tiny_notes("test")[:6], "train")
+    old = write_corpus(tmp_path / "old", tiny_notes("train"), "train")
     config = TrainingConfig(init_from=str(tiny_model), epochs=1, batch_size=4,
                             prefix="passage: ", replay_corpus=str(old), replay_ratio=2.0)
     result = train(mine, tmp_path / "adapted", config, progress=False)
@@ -409,7 +413,7 @@ def test_adapting_without_dev_keeps_the_tuning_and_replays_old_notes(tiny_model,
 def test_replayed_notes_are_a_seeded_sample_without_the_new_ones(tmp_path):
     from salesnlp.training.trainer import replayed
 
-    old = write_jsonl(tmp_path / "old.jsonl", tiny_notes("train"), "train")
+    old = write_corpus(tmp_path / "old", tiny_notes("train"), "train")
     new = tiny_notes("train")[:3]
     config = TrainingConfig(replay_corpus=str(old), replay_ratio=1.5, seed=3)
     sample = replayed(new, config)
@@ -423,7 +427,7 @@ def test_replayed_notes_are_a_seeded_sample_without_the_new_ones(tmp_path):
 
 
 def test_training_from_the_base_needs_a_dev_split(tmp_path):
-    only_train = write_jsonl(tmp_path / "c.jsonl", tiny_notes("train"), "train")
+    only_train = write_corpus(tmp_path / "c", tiny_notes("train"), "train")
     with pytest.raises(ValueError, match="dev split"):
         train(only_train, tmp_path / "m", TrainingConfig(), progress=False)
 

@@ -73,10 +73,10 @@ def choose(strategy: str, pool: list[Note], k: int, seed: int, classifier) -> li
 def adapt(model: Path, chosen: list[Note], args, out: Path, seed: int) -> Path:
     """``salesnlp train --init-from MODEL`` on the chosen notes alone (no dev split: the
     shipped calibration and thresholds are kept), with the recipe of ``args``."""
-    from salesnlp.training.config import LEARNING_RATES
+    from salesnlp.training.config import learning_rates
     from salesnlp.training.trainer import TrainingConfig, train
 
-    encoder_lr, head_lr = (rate * args.lr_share for rate in LEARNING_RATES)
+    encoder_lr, head_lr = learning_rates(args.lr_share)
     config = TrainingConfig(init_from=str(model), epochs=EPOCHS, seed=seed, threads=THREADS,
                             learning_rate=encoder_lr, head_learning_rate=head_lr,
                             replay_corpus=str(args.replay), replay_ratio=args.replay_ratio)
@@ -115,11 +115,12 @@ def replay_file(corpus: list[Note], args, work: Path) -> Path:
     """The corpus's train split to replay from (without the held-out language's notes)."""
     if not args.language:
         return args.corpus
-    path = work / f"replay-without-{args.language}.jsonl"
-    rows = [n.to_dict() for n in corpus if n.split == "train" and n.lang != args.language]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
-    return path
+    from salesnlp.corpus.splitting import write_by_language
+
+    directory = work / f"replay-without-{args.language}"
+    write_by_language([n for n in corpus if n.split == "train" and n.lang != args.language],
+                      directory)
+    return directory
 
 
 def target_notes(corpus: list[Note], writers: str) -> list[Note]:

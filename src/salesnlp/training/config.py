@@ -12,6 +12,12 @@ METHODS = ("lora", "top_layers", "head")
 LEARNING_RATES = (5e-4, 2e-3)
 #: continuing a trained model (``init_from``) takes smaller steps: this share of those
 ADAPT_LR_SHARE = 0.2
+
+
+def learning_rates(share: float = 1.0) -> tuple[float, float]:
+    """The peak learning rates (encoder, head) scaled by ``share``."""
+    encoder, head = LEARNING_RATES
+    return encoder * share, head * share
 AGGREGATIONS = ("max", "mean")
 
 

@@ -24,10 +24,10 @@ from salesnlp.errors import CorpusError
 from salesnlp.labels import LABELS
 from salesnlp.training.config import (
     ADAPT_LR_SHARE,
-    LEARNING_RATES,
     LORA_TARGETS,
     TrainingConfig,
     TrainingResult,
+    learning_rates,
 )
 
 __all__ = ["LORA_TARGETS", "TrainingConfig", "TrainingResult", "train"]
@@ -145,8 +145,7 @@ def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
     adapter shape and reading settings of ``init_from``'s model."""
     from dataclasses import replace
 
-    share = ADAPT_LR_SHARE if config.init_from else 1.0
-    encoder_lr, head_lr = (rate * share for rate in LEARNING_RATES)
+    encoder_lr, head_lr = learning_rates(ADAPT_LR_SHARE if config.init_from else 1.0)
     config = replace(config, learning_rate=config.learning_rate or encoder_lr,
                      head_learning_rate=config.head_learning_rate or head_lr)
     if not config.init_from:
