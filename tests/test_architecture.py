@@ -65,7 +65,7 @@ def test_the_package_exports_the_public_api_only():
         "LanguageGuess", "LanguageSpan", "LanguageDetector", "SUPPORTED_LANGUAGES", "classify",
         "classify_many", "load", "Classifier", "Classification", "Evidence", "train",
         "TrainingConfig", "evaluate", "build_base", "load_corpus", "classify_frame",
-        "validate_corpus"}
+        "validate_corpus", "shipped_model_names"}
     for name in salesnlp.__all__:
         assert getattr(salesnlp, name) is not None
 

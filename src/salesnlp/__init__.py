@@ -31,6 +31,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "classify": "salesnlp.api",
     "classify_many": "salesnlp.api",
     "load": "salesnlp.api",
+    "shipped_model_names": "salesnlp.inference.model_dir",
     "Classifier": "salesnlp.inference.classifier",
     "Classification": "salesnlp.results",
     "Evidence": "salesnlp.results",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from salesnlp.encoder.base import build_base
     from salesnlp.evaluation.evaluate import evaluate
     from salesnlp.inference.classifier import Classifier
+    from salesnlp.inference.model_dir import shipped_model_names
     from salesnlp.integrations.pandas import classify_frame
     from salesnlp.langid.detector import (
         SUPPORTED_LANGUAGES,

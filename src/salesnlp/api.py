@@ -19,7 +19,8 @@ _default_lock = threading.Lock()
 
 def load(path: str | Path | None = None, precision: str = "auto", *,
          unsupported_language: str = "score", structure: bool | None = None) -> Classifier:
-    """Load a classifier from ``path`` (default: the model shipped with salesnlp).
+    """Load a classifier from ``path``: a model directory or the name of a shipped model
+    (``salesnlp.shipped_model_names()``; default: the model shipped as the default).
 
     ``precision``: ``"auto"`` (the int8 fast path where available), ``"fp32"``
     (the exact PyTorch model) or ``"int8"``; ``unsupported_language``: ``"score"`` or

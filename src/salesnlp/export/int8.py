@@ -226,10 +226,10 @@ def build_int8(model: str | Path | None = None, *, cache_dir: str | Path | None 
     """
     from salesnlp.encoder.base import resolve_base
     from salesnlp.inference.int8 import _require_packages, cache_key, entry_is_sound, fastpath_root
-    from salesnlp.inference.model_dir import default_model_path, read_model_dir
+    from salesnlp.inference.model_dir import read_model_dir, resolve_model_path
 
     _require_packages()
-    path = Path(model) if model is not None else default_model_path()
+    path = resolve_model_path(model)
     config, tensors = read_model_dir(path)
     entry = fastpath_root(cache_dir) / cache_key(config, path, resolve_base(config.base_model))
     if force or not entry_is_sound(entry):

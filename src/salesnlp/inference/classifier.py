@@ -34,7 +34,7 @@ from salesnlp.encoder.tokenization import (
     pad_windows,
 )
 from salesnlp.inference.calibration import apply_calibration, apply_final_calibration
-from salesnlp.inference.model_dir import ModelConfig, default_model_path, read_model_dir
+from salesnlp.inference.model_dir import ModelConfig, read_model_dir, resolve_model_path
 from salesnlp.inference.pooling import (
     SentencePlan,
     body_sentences,
@@ -89,6 +89,9 @@ class _Scores:
     plan: SentencePlan                # the newest message's sentences
     sentences: np.ndarray             # [sentences, labels]
     extra: tuple[SentencePlan, np.ndarray] | None = None  # spans asked for, and their logits
+    #: the sentences' final probabilities, once computed (the note score and the evidence
+    #: both need them; each ``_Scores`` belongs to one call, so this is never shared)
+    sentence_probs: np.ndarray | None = None
 
     @property
     def aggregated(self) -> np.ndarray:
@@ -140,7 +143,8 @@ class Classifier(PretrainedMixin):
         """Load a model directory (default: the shipped model).
 
         Args:
-            path: the model directory.
+            path: a model directory or the name of a shipped model (default: the
+                shipped default, ``salesnlp-e5-small-v2``; see :func:`shipped_model_names`).
             precision: ``"auto"`` (default): the int8 ONNX Runtime fast path where
                 ``onnxruntime`` is installed, else fp32; ``"fp32"``: the exact PyTorch
                 model; ``"int8"``: the fast path or an error (see :mod:`salesnlp.inference.int8`).
@@ -156,7 +160,7 @@ class Classifier(PretrainedMixin):
         from salesnlp.inference.int8 import check_precision, load_network
 
         check_precision(precision)
-        path = Path(path) if path is not None else default_model_path()
+        path = resolve_model_path(path)
         config, tensors = read_model_dir(path)
         network, hf_tokenizer, used = load_network(config, tensors, path, precision)
         note_tokenizer = NoteTokenizer.from_pretrained(hf_tokenizer, config.max_length,
@@ -353,8 +357,10 @@ class Classifier(PretrainedMixin):
         return probs
 
     def _sentence_probs(self, note: _Note, score: _Scores) -> np.ndarray:
-        texts = [note.document.text[a:b] for a, b in score.plan.spans]
-        return self._scored(score.sentences, texts)
+        if score.sentence_probs is None:
+            texts = [note.document.text[a:b] for a, b in score.plan.spans]
+            score.sentence_probs = self._scored(score.sentences, texts)
+        return score.sentence_probs
 
     def _postprocess(self, notes: list[_Note], scores: list[_Scores]) -> list[Classification]:
         probs = self._probabilities(notes, scores)

@@ -171,15 +171,37 @@ def base_tensors_sha256(base_path: str) -> str | None:
     return (manifest or {}).get("content_sha256", {}).get(WEIGHTS_FILE)
 
 
+def shipped_models_dir() -> Path:
+    """The directory of the models shipped with the library (``models/``)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "models", here.parents[1] / "models"):
+        if (candidate / DEFAULT_MODEL_NAME).is_dir():
+            return candidate
+    return here.parents[3] / "models"
+
+
+def shipped_model_names() -> list[str]:
+    """Names of the shipped models, each loadable by name (``salesnlp.load(name)``)."""
+    root = shipped_models_dir()
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file()) \
+        if root.is_dir() else []
+
+
 def default_model_path() -> Path:
     """``$SALESNLP_MODEL`` if set, else the model shipped with the library (``models/``)."""
     import os
 
     if os.environ.get("SALESNLP_MODEL"):
-        return Path(os.environ["SALESNLP_MODEL"]).expanduser()
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "models" / DEFAULT_MODEL_NAME,
-                      here.parents[1] / "models" / DEFAULT_MODEL_NAME):
-        if candidate.is_dir():
-            return candidate
-    return here.parents[3] / "models" / DEFAULT_MODEL_NAME
+        return resolve_model_path(os.environ["SALESNLP_MODEL"])
+    return shipped_models_dir() / DEFAULT_MODEL_NAME
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """A model directory, or the name of a shipped model (see :func:`shipped_model_names`),
+    as a path; None gives :func:`default_model_path`."""
+    if model is None:
+        return default_model_path()
+    path = Path(model).expanduser()
+    if not path.exists() and path.name == str(model) and str(model) in shipped_model_names():
+        return shipped_models_dir() / str(model)
+    return path
