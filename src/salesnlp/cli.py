@@ -177,6 +177,14 @@ def _add_corpus(sub) -> None:
     sp.set_defaults(func=_cmd_corpus_split)
 
 
+def _layer_list(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(k) for k in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer numbers like 0,1,8,9, got {value!r}")\
+            from None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from salesnlp.training.trainer import TrainingConfig, train
 
@@ -187,6 +195,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         structure=not args.no_structure, init_from=args.init_from,
         guard_corpus=args.guard_corpus, mlflow=args.mlflow, quote_dropout=args.quote_dropout,
         replay_corpus=args.replay_corpus, replay_ratio=args.replay_ratio,
+        encoder_layers=args.encoder_layers, teacher=args.teacher,
+        distill_weight=args.distill_weight,
     )
     result = train(args.corpus, args.out, config, progress=not args.quiet)
     dev = (f"dev macro-F1 {result.dev_metrics['macro_f1']:.3f}" if result.dev_metrics else
@@ -281,6 +291,12 @@ def _add_train(sub) -> None:
                    help="continue from this model directory (e.g. the shipped model) instead "
                         "of the base encoder; calibration and thresholds are re-fitted on dev, "
                         "or kept when CORPUS has no dev split")
+    p.add_argument("--encoder-layers", type=_layer_list, default=None,
+                   help="base layers to keep, e.g. 0,1,8,9,10,11 (a 6-layer student)")
+    p.add_argument("--teacher", default=None,
+                   help="model directory whose note probabilities are mixed into the targets")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="share of the teacher in the targets (with --teacher)")
     p.add_argument("--replay-corpus", default=None,
                    help="with --init-from: mix notes of this corpus's train split (e.g. the "
                         "shipped corpus/) into yours so the model keeps what it knew")

@@ -9,6 +9,8 @@ special tokens), which is how evidence is found without a second pass.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 from torch import nn
@@ -100,6 +102,41 @@ def embed_and_run(encoder: nn.Module, ids: torch.Tensor, mask: torch.Tensor, n_l
     return run_layers(encoder, encoder.encoder.layer[:n_layers], hidden, mask)
 
 
+def keep_layers(encoder: nn.Module, layers: list[int] | None) -> nn.Module:
+    """Keep only the base encoder's ``layers`` (in this order, renumbered from 0); None keeps
+    all. A student encoder is the base's bottom layers with the adapted top moved down."""
+    if layers is None:
+        return encoder
+    stack = encoder.encoder.layer
+    if not layers or min(layers) < 0 or max(layers) >= len(stack):
+        raise ValueError(f"encoder layers must be in 0..{len(stack) - 1}, got {layers}")
+    encoder.encoder.layer = nn.ModuleList([stack[i] for i in layers])
+    encoder.config.num_hidden_layers = len(layers)
+    return encoder
+
+
+_LAYER_KEY = re.compile(r"^(encoder\.encoder\.layer\.)(\d+)\.")
+
+
+def renumber_layers(tensors: dict, source: list[int] | None, target: list[int] | None) -> dict:
+    """Encoder tensors of a model whose layers are the base's ``source`` layers, named for a
+    model keeping the base's ``target`` layers (None: all, in order); tensors of layers the
+    target does not keep are left out."""
+    if source == target:
+        return dict(tensors)
+    out = {}
+    for key, value in tensors.items():
+        match = _LAYER_KEY.match(key)
+        if match is None:
+            out[key] = value
+            continue
+        base_layer = source[int(match[2])] if source is not None else int(match[2])
+        if target is None or base_layer in target:
+            new = base_layer if target is None else target.index(base_layer)
+            out[f"{match[1]}{new}.{key[match.end():]}"] = value
+    return out
+
+
 def merge_lora(module: nn.Module, state: dict[str, torch.Tensor], scale: float) -> int:
     """Add ``scale · B @ A`` to each named weight of a plain module; return how many."""
     params = dict(module.named_parameters())
@@ -133,6 +170,7 @@ def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
         tokenizer = AutoTokenizer.from_pretrained(base_path)
     finally:
         hf_logging.set_verbosity(verbosity)
+    keep_layers(encoder, config.adaptation.get("encoder_layers"))
     model = NoteClassifierModel(encoder, len(config.labels))
     tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
                for k, v in tensors.items()}

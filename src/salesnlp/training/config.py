@@ -62,6 +62,14 @@ class TrainingConfig:
             one fifth of that when continuing a trained model (``init_from``), whose
             weights a few hundred notes should nudge, not overwrite (chosen on the dev
             writers: ``python -m benchmarks.adaptation.run --writers dev``).
+        encoder_layers: the base encoder's layers the model keeps, in order (None: all).
+            A smaller, faster student: ``(0, 1, 8, 9, 10, 11)`` keeps e5-small's bottom two
+            layers under its top four; with ``init_from`` a 12-layer model, its adapters of
+            the kept layers move down with them (see ``benchmarks/student``). Changing the
+            layers makes a new network, so it trains at the base's learning rates.
+        teacher: a salesnlp model directory whose note probabilities (uncalibrated, as
+            trained) are mixed into the training targets (knowledge distillation):
+            ``(1 - distill_weight) · label + distill_weight · teacher``.
         init_from: a salesnlp model directory to continue from (its head and adapters,
             whose shape it also fixes) instead of starting from the base encoder; the
             n-gram component is also that model's. Without dev notes, the starting
@@ -106,6 +114,9 @@ class TrainingConfig:
     doc_weight: float = 0.5
     ngram_weight_max: float = 0.5
     quote_dropout: float = 0.5
+    encoder_layers: tuple[int, ...] | None = None
+    teacher: str | None = None
+    distill_weight: float = 0.5
     init_from: str | None = None
     guard_corpus: str | None = None
     replay_corpus: str | None = None
@@ -124,6 +135,14 @@ class TrainingConfig:
                              f"got {self.aggregation!r}")
         if self.replay_ratio < 0:
             raise ValueError(f"replay_ratio must be ≥ 0, got {self.replay_ratio!r}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight!r}")
+        if self.encoder_layers is not None:
+            self.encoder_layers = tuple(int(k) for k in self.encoder_layers)
+            if len(set(self.encoder_layers)) != len(self.encoder_layers) or \
+                    not self.encoder_layers:
+                raise ValueError(f"encoder_layers must be distinct layer numbers, "
+                                 f"got {self.encoder_layers!r}")
         if not 0.0 <= self.quote_dropout <= 1.0:
             raise ValueError(f"quote_dropout must be in [0, 1], got {self.quote_dropout!r}")
         for name in ("epochs", "batch_size", "lora_rank", "max_length", "max_train_windows"):

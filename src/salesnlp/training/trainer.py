@@ -80,6 +80,10 @@ def train(
     examples = build_examples(train_notes, note_tokenizer, structure=config.structure,
                               max_windows=config.max_train_windows,
                               unmarked_weight=config.unmarked_weight)
+    if config.teacher:
+        from salesnlp.training.distill import soften_targets
+
+        soften_targets(examples, config.teacher, config.distill_weight)
     if config.init_from:
         _load_init_weights(model, config)
     else:
@@ -142,17 +146,23 @@ def forgetting_check(adapted, config: TrainingConfig) -> dict:
 
 def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
     """``config`` with its learning rates resolved and, when continuing a model, the
-    adapter shape and reading settings of ``init_from``'s model."""
+    adapter shape, kept layers and reading settings of ``init_from``'s model."""
     from dataclasses import replace
 
-    encoder_lr, head_lr = learning_rates(ADAPT_LR_SHARE if config.init_from else 1.0)
+    init = None
+    if config.init_from:
+        from salesnlp.inference.model_dir import read_model_dir
+
+        init, _ = read_model_dir(config.init_from)
+        if config.encoder_layers is None and init.adaptation.get("encoder_layers"):
+            config = replace(config, encoder_layers=tuple(init.adaptation["encoder_layers"]))
+    same_network = init is not None and kept_layers(config) == init.adaptation.get(
+        "encoder_layers")
+    encoder_lr, head_lr = learning_rates(ADAPT_LR_SHARE if same_network else 1.0)
     config = replace(config, learning_rate=config.learning_rate or encoder_lr,
                      head_learning_rate=config.head_learning_rate or head_lr)
-    if not config.init_from:
+    if init is None:
         return config
-    from salesnlp.inference.model_dir import read_model_dir
-
-    init, _ = read_model_dir(config.init_from)
     adaptation = init.adaptation
     if adaptation.get("method") != config.method:
         raise ValueError(f"{config.init_from} was trained with method "
@@ -165,15 +175,24 @@ def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
                    structure=bool(init.document.get("structure", False)), **shape)
 
 
+def kept_layers(config: TrainingConfig) -> list[int] | None:
+    """The base layers the trained model keeps (None: all), as its config records them."""
+    return None if config.encoder_layers is None else list(config.encoder_layers)
+
+
 def _load_init_weights(model, config: TrainingConfig) -> None:
-    """Start from ``init_from``'s head and adapted encoder tensors."""
+    """Start from ``init_from``'s head and adapted encoder tensors (moved to the layers
+    they sit on in this model when it keeps other layers)."""
     from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.inference.torch_model import renumber_layers
     from salesnlp.training.lora import load_lora_state
 
-    _, tensors = read_model_dir(config.init_from)
+    init, tensors = read_model_dir(config.init_from)
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(tensors["head.weight"]))
         model.head.bias.copy_(torch.from_numpy(tensors["head.bias"]))
+    tensors = renumber_layers(tensors, init.adaptation.get("encoder_layers"),
+                              kept_layers(config))
     encoder = {k[len("encoder."):]: torch.from_numpy(v) for k, v in tensors.items()
                if k.startswith("encoder.")}
     if config.method == "lora":
@@ -218,7 +237,7 @@ def _prepare_model(config: TrainingConfig):
 
     from salesnlp.encoder.base import resolve_base
     from salesnlp.encoder.tokenization import NoteTokenizer
-    from salesnlp.inference.torch_model import NoteClassifierModel
+    from salesnlp.inference.torch_model import NoteClassifierModel, keep_layers
     from salesnlp.training.fit import first_trained_layer
     from salesnlp.training.lora import add_lora
 
@@ -228,7 +247,7 @@ def _prepare_model(config: TrainingConfig):
     dropout = ({} if config.encoder_dropout is None else
                {"hidden_dropout_prob": config.encoder_dropout,
                 "attention_probs_dropout_prob": config.encoder_dropout})
-    encoder = AutoModel.from_pretrained(base_path, **dropout)
+    encoder = keep_layers(AutoModel.from_pretrained(base_path, **dropout), kept_layers(config))
     hf_tokenizer = AutoTokenizer.from_pretrained(base_path)
     for p in encoder.parameters():
         p.requires_grad_(False)
@@ -324,13 +343,17 @@ def _write(out: Path, model_config, weights: dict[str, np.ndarray], ngram) -> No
 
 def _adaptation_facts(config: TrainingConfig) -> dict:
     if config.method == "lora":
-        return {"method": "lora", "layers": config.train_layers, "rank": config.lora_rank,
-                "alpha": config.lora_alpha,
-                "scale": config.lora_alpha / config.lora_rank,
-                "targets": list(config.lora_targets)}
-    if config.method == "top_layers":
-        return {"method": "top_layers", "layers": config.train_layers}
-    return {"method": "head"}
+        facts = {"method": "lora", "layers": config.train_layers, "rank": config.lora_rank,
+                 "alpha": config.lora_alpha,
+                 "scale": config.lora_alpha / config.lora_rank,
+                 "targets": list(config.lora_targets)}
+    elif config.method == "top_layers":
+        facts = {"method": "top_layers", "layers": config.train_layers}
+    else:
+        facts = {"method": "head"}
+    if config.encoder_layers is not None:
+        facts["encoder_layers"] = kept_layers(config)
+    return facts
 
 
 def data_counts(train_notes: list[Note], dev_notes: list[Note]) -> dict:
