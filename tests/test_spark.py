@@ -24,8 +24,9 @@ NOTES = ["Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.",
 def spark(tiny_model):
     from pyspark.sql import SparkSession
 
-    os.environ["SALESNLP_MODEL"] = str(tiny_model)  # the executors' default model
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    env = pytest.MonkeyPatch()  # undone after the module: later tests see no SALESNLP_MODEL
+    env.setenv("SALESNLP_MODEL", str(tiny_model))  # the executors' default model
+    env.setenv("PYSPARK_PYTHON", sys.executable)
     session = (SparkSession.builder.master("local[2]").appName("salesnlp-tests")
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
                .config("spark.driver.bindAddress", "127.0.0.1")
@@ -33,6 +34,7 @@ def spark(tiny_model):
                .getOrCreate())
     yield session
     session.stop()
+    env.undo()
 
 
 @pytest.fixture(scope="module")

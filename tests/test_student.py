@@ -110,7 +110,8 @@ def test_distillation_mixes_the_teachers_probabilities_into_the_targets(tiny_mod
                                (1 - weight) * labels + weight * probs, atol=1e-5)
 
 
-def test_shipped_models_load_by_name(tmp_path):
+def test_shipped_models_load_by_name(tmp_path, monkeypatch):
+    monkeypatch.delenv("SALESNLP_MODEL", raising=False)
     assert resolve_model_path("salesnlp-e5-small-v2") == \
         shipped_models_dir() / "salesnlp-e5-small-v2"
     assert resolve_model_path(None) == shipped_models_dir() / "salesnlp-e5-small-v2"

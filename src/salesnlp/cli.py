@@ -16,6 +16,8 @@ from salesnlp.errors import SalesNLPError
 from salesnlp.labels import SUPPORTED_LANGUAGES
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+MODEL_HELP = ("model directory or shipped model name, e.g. salesnlp-e5-small-v2-student8 "
+              "(default: $SALESNLP_MODEL or salesnlp-e5-small-v2)")
 
 
 def _cmd_build_base(args: argparse.Namespace) -> int:
@@ -54,7 +56,7 @@ def _add_export_int8(sub) -> None:
         "first classification fast.",
         epilog="examples:\n  salesnlp export-int8\n  salesnlp export-int8 --model models/mine",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--force", action="store_true", help="rebuild even if built")
     p.set_defaults(func=_cmd_export_int8)
 
@@ -90,7 +92,7 @@ def _add_serve(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--token-file", default=None, help="file holding the API token")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576)
     p.add_argument("--max-batch", type=int, default=256, help="most texts in one request")
@@ -213,9 +215,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _evaluate_into_card(model_dir, corpus) -> int:
     from salesnlp.evaluation.evaluate import evaluate_for_card
-    from salesnlp.inference.model_dir import default_model_path
-
-    for path in evaluate_for_card(model_dir or default_model_path(), corpus):
+    for path in evaluate_for_card(model_dir, corpus):
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
@@ -326,7 +326,7 @@ def _add_evaluate(sub) -> None:
         epilog="examples:\n  salesnlp evaluate --corpus corpus --split test --baselines "
                "--out reports/\n  salesnlp evaluate --corpus corpus --leave-one-language-out",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--corpus", default="corpus", help="corpus directory or file")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--subset", default=None, choices=["heldout", "v1"],
@@ -385,7 +385,7 @@ def _add_demo(sub) -> None:
         epilog="example:\n  salesnlp demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.set_defaults(func=_cmd_demo)
 
 
@@ -462,8 +462,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--unsupported-language", default="score", choices=["score", "neutral"],
                    help="notes in a language other than et/fi/uk/ro/nl: score them anyway "
                         "(default; supported=false in the output) or give them no labels")
-    p.add_argument("--model", default=None,
-                   help="model directory (default: $SALESNLP_MODEL or the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--batch-size", type=int, default=32, help="notes per forward pass")
     p.add_argument("--chunk-size", type=int, default=256,
                    help="rows read, classified and written at a time")
@@ -577,7 +576,7 @@ def _add_label(sub) -> None:
     s.add_argument("--random-share", type=float, default=0.1,
                    help="share of the n drawn at random (default 0.1)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--model", default=None, help="model directory (default: the shipped one)")
+    s.add_argument("--model", default=None, help=MODEL_HELP)
     s.add_argument("--format", default="label-studio", choices=["label-studio", "jsonl"])
     s.add_argument("--output", required=True)
     s.set_defaults(func=_cmd_label_suggest)

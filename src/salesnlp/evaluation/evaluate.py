@@ -124,9 +124,9 @@ def evaluate_for_card(model_dir: str | Path, corpus: str | Path = "corpus") -> l
     """Score a model directory on the writer-held-out test (fp32 and int8) and on corpus
     v1's test split; write ``evaluation.json``/``.md`` into it and refresh its card."""
     from salesnlp.inference.model_card import EVALUATION_FILE, write_model_card
-    from salesnlp.inference.model_dir import read_model_dir
+    from salesnlp.inference.model_dir import read_model_dir, resolve_model_path
 
-    model_dir = Path(model_dir)
+    model_dir = resolve_model_path(model_dir)
     reports = {"heldout": evaluate(model_dir, corpus, "test", subset="heldout", precision="fp32"),
                "heldout_int8": evaluate(model_dir, corpus, "test", subset="heldout",
                                         precision="int8"),

@@ -63,10 +63,11 @@ class TrainingConfig:
             weights a few hundred notes should nudge, not overwrite (chosen on the dev
             writers: ``python -m benchmarks.adaptation.run --writers dev``).
         encoder_layers: the base encoder's layers the model keeps, in order (None: all).
-            A smaller, faster student: ``(0, 1, 8, 9, 10, 11)`` keeps e5-small's bottom two
-            layers under its top four; with ``init_from`` a 12-layer model, its adapters of
-            the kept layers move down with them (see ``benchmarks/student``). Changing the
-            layers makes a new network, so it trains at the base's learning rates.
+            A smaller, faster student: ``(0, 1, 2, 3, 8, 9, 10, 11)`` (the shipped
+            ``salesnlp-e5-small-v2-student8``) keeps e5-small's bottom four layers under its
+            top four; with ``init_from`` a 12-layer model, its adapters of the kept layers
+            move down with them (see ``benchmarks/student``). Changing the layers makes a
+            new network, so it trains at the base's learning rates.
         teacher: a salesnlp model directory whose note probabilities (uncalibrated, as
             trained) are mixed into the training targets (knowledge distillation):
             ``(1 - distill_weight) · label + distill_weight · teacher``.

@@ -87,7 +87,7 @@ def retune(model: str | Path, corpus: str | Path, out: str | Path | None = None,
     dev = tune_on_dev(classifier, dev_notes, classifier.ngram, weight_max)
     classifier.config.training["retuned"] = {"corpus": str(corpus), "split": split,
                                              "n_dev": len(dev_notes), "dev": dev["metrics"]}
-    path = classifier.save_pretrained(Path(out) if out is not None else Path(model))
+    path = classifier.save_pretrained(Path(out) if out is not None else classifier.path)
     logger.info("retuned %s on %d notes (dev macro-F1 %.3f)", path, len(dev_notes),
                 dev["metrics"]["macro_f1"])
     return dev["metrics"]
