@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import heavy_modules_imported_by
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from salesnlp.inference.ngram import VECTORIZER_PARAMS, CharNgramFeatures, CharNgramModel
+from salesnlp.inference.ngram import (
+    VECTORIZER_PARAMS,
+    CharNgramFeatures,
+    CharNgramModel,
+    _GramIndex,
+)
 from salesnlp.training.ngram import fit_char_ngrams
 
 TRAIN = ["Ei öelnud, kes hanke võitis.", "Katsotaan syksyllä uudestaan.",
@@ -80,3 +87,41 @@ def test_predicting_does_not_import_scikit_learn():
     code = ("import numpy as np; from salesnlp.inference.ngram import CharNgramFeatures; "
             "CharNgramFeatures(['a', ' a '], np.ones(2)).row('a b')")
     assert "sklearn" not in heavy_modules_imported_by(code)
+
+
+class _WeakHashIndex(_GramIndex):
+    hash = staticmethod(len)  # every n-gram of a length shares one hash
+
+
+_grams = st.text(alphabet="ab öй", min_size=1, max_size=5)
+
+
+@given(vocabulary=st.lists(_grams, unique=True, max_size=40),
+       probes=st.lists(_grams, max_size=30))
+@pytest.mark.parametrize("index_class", [_GramIndex, _WeakHashIndex])
+def test_gram_index_finds_exactly_the_vocabulary_ids(index_class, vocabulary, probes):
+    index = index_class(vocabulary)
+    expected = {gram: i for i, gram in enumerate(vocabulary)}
+    queries = probes + vocabulary[::-1]
+    assert index.ids(queries).tolist() == [expected.get(g, -1) for g in queries]
+    assert index.grams() == vocabulary
+
+
+def test_rows_stay_exact_from_many_threads_while_the_word_cache_starts_over():
+    from concurrent.futures import ThreadPoolExecutor
+
+    y = np.array([[i % 2, (i // 2) % 2, int(i > 5)] for i in range(len(TRAIN))])
+    features = fit_char_ngrams(TRAIN, y).features
+    texts = (TRAIN + PROBES) * 30
+    expected = _dense(features, TRAIN + PROBES)
+    features.cache_words = 5  # far fewer than the texts' words: the cache is cleared often
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(features.row, texts))
+    got = np.zeros((len(texts), expected.shape[1]))
+    for i, (ids, values) in enumerate(rows):
+        got[i, ids] = values
+    np.testing.assert_allclose(got, np.tile(expected, (30, 1)), atol=1e-12)
+    features._word_ids.clear()
+    for text in texts:  # one thread: the cache never outgrows its size and one text's words
+        features.row(text)
+        assert len(features._word_ids) <= 5 + len(features._words(text))
