@@ -164,6 +164,20 @@ def test_int8_is_thread_safe(tiny_model, built_int8_cache):
             assert all(abs(a[k] - b[k]) < 1e-4 for k in LABELS)
 
 
+@pytest.mark.parametrize(("setting", "entry"), [(None, "1"), ("0", "0"), ("1", "1")])
+def test_idle_threads_spin_only_when_asked(tiny_model, built_int8_cache, monkeypatch, setting,
+                                           entry):
+    if setting is None:
+        monkeypatch.delenv("SALESNLP_ORT_SPINNING", raising=False)
+    else:
+        monkeypatch.setenv("SALESNLP_ORT_SPINNING", setting)
+    clf = Classifier.load(tiny_model, precision="int8")
+    options = clf.network.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == entry
+    assert clf.classify(TEXTS[0]).labels == Classifier.load(tiny_model, precision="fp32").classify(
+        TEXTS[0]).labels
+
+
 def test_auto_uses_int8_and_reuses_the_cache(tiny_model, built_int8_cache):
     first = Classifier.load(tiny_model)
     assert first.precision == "int8"

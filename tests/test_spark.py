@@ -143,3 +143,20 @@ def test_the_spark_submit_example_reads_and_writes_parquet(spark, tiny_model, tm
     scored = pd.read_parquet(tmp_path / "out").sort_values("id")
     assert list(scored.columns) == ["id", "note", *ROW_COLUMNS]
     assert scored["language"].tolist()[:2] == ["et", "fi"]
+
+
+def test_a_worker_lets_idle_onnx_threads_sleep_unless_told(tiny_model, built_int8_cache,
+                                                           monkeypatch):
+    from salesnlp.integrations import spark as integration
+
+    def spinning_entry(model: str) -> str:
+        monkeypatch.setattr(integration, "_classifiers", {})
+        clf = integration.worker_classifier(model, "int8", "score")
+        return clf.network.session.get_session_options().get_session_config_entry(
+            "session.intra_op.allow_spinning")
+
+    monkeypatch.setenv("SALESNLP_ORT_SPINNING", "1")
+    assert spinning_entry(str(tiny_model)) == "1"  # the user's setting wins
+    monkeypatch.delenv("SALESNLP_ORT_SPINNING")
+    assert spinning_entry(str(tiny_model)) == "0"
+    assert os.environ["SALESNLP_ORT_SPINNING"] == "0"

@@ -20,6 +20,19 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def spinning() -> bool:
+    """Whether ONNX Runtime's idle threads spin (``SALESNLP_ORT_SPINNING``, default 1).
+
+    Spinning threads take the next run sooner: one ~40-token note in 8.3 instead of
+    11.2 ms, batches of 32 at 203 instead of 180 notes/s (default model, 2 cores), for
+    about 10 % more CPU per note. Where several threads or processes share the cores,
+    sleeping threads leave the cores to them: four threads calling ``classify`` at once
+    get 165 notes/s sleeping, 143 spinning (``benchmarks/spinning``). Spark's workers
+    sleep unless this is set.
+    """
+    return os.environ.get("SALESNLP_ORT_SPINNING", "1").strip() not in ("", "0")
+
+
 def session(path: Path, threads: int | None = None):
     """An ONNX Runtime CPU session (``InferenceSession.run`` is safe from many threads)."""
     import onnxruntime as ort
@@ -28,10 +41,8 @@ def session(path: Path, threads: int | None = None):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or cpu_threads()
     options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: the classifier's own work between calls
-    # would otherwise compete with ORT's spinning threads for the cores (measured:
-    # 73 -> 111 notes/s at batch 32 on 2 cores).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if spinning() else "0")
     # Memory patterns make ORT keep the buffers of the largest batch seen for the life of
     # the session (+180 MB after one batch of 32 notes, measured); without them, and with
     # runs capped at MAX_TOKENS_PER_RUN tokens (fastpath), the arena stays small (peak

@@ -23,6 +23,7 @@ does not import pyspark.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -139,6 +140,9 @@ def worker_classifier(model: str | None, precision: str, unsupported_language: s
     with _lock:
         if key not in _classifiers:
             from salesnlp.inference.classifier import Classifier
+
+            # an executor's tasks share its cores: idle ONNX Runtime threads sleep
+            os.environ.setdefault("SALESNLP_ORT_SPINNING", "0")
 
             _classifiers[key] = Classifier.load(_resolve(model), precision,
                                                 unsupported_language=unsupported_language)
