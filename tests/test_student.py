@@ -120,3 +120,19 @@ def test_shipped_models_load_by_name(tmp_path, monkeypatch):
     assert resolve_model_path("no-such-model") == Path("no-such-model")
     with pytest.raises(ModelLoadError, match="no-such-model"):
         Classifier.load("no-such-model")
+
+
+def test_a_reshaped_student_may_adapt_more_layers_than_its_start(tiny_model, tmp_path):
+    config = TrainingConfig(init_from=str(tiny_model), encoder_layers=(0, 1), train_layers=2,
+                            epochs=1, batch_size=4, learning_rate=1e-12,
+                            head_learning_rate=1e-12, prefix="passage: ")
+    train("unused", tmp_path / "s", config, progress=False, train_notes=tiny_notes("train"),
+          dev_notes=tiny_notes("dev"))
+    (start, start_tensors), (got, tensors) = read_model_dir(tiny_model), read_model_dir(
+        tmp_path / "s")
+    assert start.adaptation["layers"] == 1 and got.adaptation["layers"] == 2
+    for key, value in _lora(start_tensors, 1).items():  # the start's adapters, kept
+        np.testing.assert_allclose(_lora(tensors, 1)[key], value, atol=1e-6)
+    fresh = _lora(tensors, 0)  # new adapters on the lower layer, still zero in effect
+    assert fresh.keys() == _lora(start_tensors, 1).keys()
+    assert all(np.abs(v).max() < 1e-9 for k, v in fresh.items() if k.endswith("lora_B"))

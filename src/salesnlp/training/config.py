@@ -67,7 +67,8 @@ class TrainingConfig:
             ``salesnlp-e5-small-v2-student8``) keeps e5-small's bottom four layers under its
             top four; with ``init_from`` a 12-layer model, its adapters of the kept layers
             move down with them (see ``benchmarks/student``). Changing the layers makes a
-            new network, so it trains at the base's learning rates.
+            new network, so it trains at the base's learning rates, and it may adapt more
+            layers (``train_layers``) than the model it starts from.
         teacher: a salesnlp model directory whose note probabilities (uncalibrated, as
             trained) are mixed into the training targets (knowledge distillation):
             ``(1 - distill_weight) · label + distill_weight · teacher``.

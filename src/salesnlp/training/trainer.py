@@ -167,7 +167,9 @@ def _with_init_settings(config: TrainingConfig) -> TrainingConfig:
     if adaptation.get("method") != config.method:
         raise ValueError(f"{config.init_from} was trained with method "
                          f"{adaptation.get('method')!r}; continue it with the same method")
-    shape = {"train_layers": adaptation.get("layers", config.train_layers)}
+    adapted = adaptation.get("layers", config.train_layers)
+    # a reshaped network may adapt more layers than its start did (new adapters start at 0)
+    shape = {"train_layers": adapted if same_network else max(adapted, config.train_layers)}
     if config.method == "lora":
         shape.update(lora_rank=adaptation["rank"], lora_alpha=adaptation["alpha"],
                      lora_targets=tuple(adaptation["targets"]))
