@@ -104,7 +104,9 @@ class _GramIndex:
     are one fixed-width numpy array found through a sorted array of their hashes (about
     4 MB). A hash match is confirmed against the stored n-gram, and n-grams whose hashes
     collide go to a small dict, so lookups are exact. Python's ``hash`` is salted per
-    process, which is fine: the hashes never leave the process.
+    process, which is fine: the hashes never leave the process. (numpy's str arrays drop
+    a trailing NUL; n-grams hold none, as the texts they come from are cleaned first,
+    :func:`salesnlp.prepare.text.clean`.)
     """
 
     hash = staticmethod(hash)  # a test swaps in a weak one to make collisions
@@ -139,8 +141,6 @@ class _GramIndex:
         where[order] = np.searchsorted(self._hashes, hashes[order])
         np.minimum(where, len(self) - 1, out=where)
         ids = self._ids[where]
-        # numpy's str arrays drop trailing NULs, which only matters for n-grams that also
-        # share a 64-bit hash
         same = (self._hashes[where] == hashes) & (self._grams[ids] == np.array(grams))
         ids = np.where(same, ids, -1).astype(np.int32)
         for i in np.flatnonzero(~same) if self._collided else ():
