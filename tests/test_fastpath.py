@@ -164,7 +164,7 @@ def test_int8_is_thread_safe(tiny_model, built_int8_cache):
             assert all(abs(a[k] - b[k]) < 1e-4 for k in LABELS)
 
 
-@pytest.mark.parametrize(("setting", "entry"), [(None, "1"), ("0", "0"), ("1", "1")])
+@pytest.mark.parametrize(("setting", "entry"), [(None, "1"), ("0", "0"), (" Off", "0"), ("1", "1")])
 def test_idle_threads_spin_only_when_asked(tiny_model, built_int8_cache, monkeypatch, setting,
                                            entry):
     if setting is None:

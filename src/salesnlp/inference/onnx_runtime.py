@@ -28,9 +28,10 @@ def spinning() -> bool:
     about 10 % more CPU per note. Where several threads or processes share the cores,
     sleeping threads leave the cores to them: four threads calling ``classify`` at once
     get 165 notes/s sleeping, 143 spinning (``benchmarks/spinning``). Spark's workers
-    sleep unless this is set.
+    sleep unless this is set. ``0``, ``false``, ``no`` and ``off`` turn spinning off.
     """
-    return os.environ.get("SALESNLP_ORT_SPINNING", "1").strip() not in ("", "0")
+    setting = os.environ.get("SALESNLP_ORT_SPINNING", "1").strip().lower()
+    return setting not in ("", "0", "false", "no", "off")
 
 
 def session(path: Path, threads: int | None = None):
