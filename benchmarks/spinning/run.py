@@ -60,16 +60,18 @@ print(json.dumps({{
 
 
 def measure(model: str, spin: bool, typical: list[str], repeats: int) -> dict:
+    """One fresh process with ONNX Runtime's idle threads spinning or sleeping."""
+    before = os.environ.get("SALESNLP_ORT_SPINNING")
     os.environ["SALESNLP_ORT_SPINNING"] = "1" if spin else "0"
     try:
-        return _subprocess_with_args(_MEASURE.format(model=model), [json.dumps(typical),
-                                                                     str(repeats)])
+        args = [json.dumps(typical), str(repeats)]
+        return _subprocess(f"import sys; sys.argv[1:] = {args!r}\n"
+                           + _MEASURE.format(model=model))
     finally:
-        del os.environ["SALESNLP_ORT_SPINNING"]
-
-
-def _subprocess_with_args(code: str, args: list[str]) -> dict:
-    return _subprocess(f"import sys; sys.argv[1:] = {args!r}\n" + code)
+        if before is None:
+            del os.environ["SALESNLP_ORT_SPINNING"]
+        else:
+            os.environ["SALESNLP_ORT_SPINNING"] = before
 
 
 def markdown(result: dict) -> str:

@@ -28,8 +28,8 @@ class CharNgramFeatures:
     """scikit-learn's ``TfidfVectorizer(analyzer="char_wb", lowercase=True,
     sublinear_tf=True, norm="l2")`` transform for a fixed vocabulary, as sparse rows.
 
-    Thread-safe: the vocabulary never changes; the word cache is only read into and
-    written from local copies.
+    Thread-safe: the vocabulary never changes, and each call reads what it needs of the
+    word cache into its own dict first, so another thread clearing the cache is harmless.
     """
 
     _white_spaces = re.compile(r"\s\s+")
