@@ -35,7 +35,7 @@ def _sklearn(vocabulary, idf):
 
 
 def _dense(features: CharNgramFeatures, texts):
-    out = np.zeros((len(texts), len(features.vocabulary)))
+    out = np.zeros((len(texts), len(features)))
     for i, text in enumerate(texts):
         ids, values = features.row(text)
         out[i, ids] = values
