@@ -86,9 +86,9 @@ def test_per_token_quantisation_is_close_and_independent_of_batch_mates(tmp_path
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 24])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 10])],
         [numpy_helper.from_array(weight, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              tmp_path / "fp32.onnx")
-    assert quantise_per_token(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", symmetric) == 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert quantise_per_token(model, symmetric) == 1
+    onnx.save(model, tmp_path / "int8.onnx")
     sess = session(tmp_path / "int8.onnx", threads=1)
     x = rng.normal(size=(3, 5, 24)).astype(np.float32)
     x[1] *= 40.0  # a batch mate with a much wider range
@@ -288,7 +288,8 @@ def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model):
             "assert clf.precision == 'int8'; "
             "clf.classify_many(['Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.', "
             "'Katsotaan syksyllä.'] * 3)")
-    heavy_modules_imported_by(code)  # the first run may build the int8 files (needs torch)
+    heavy_modules_imported_by(code)  # a first run may build the int8 files (transformers'
+    # tokenizer, which imports PyTorch where it is installed)
     assert heavy_modules_imported_by(code) == []
 
 

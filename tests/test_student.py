@@ -11,8 +11,9 @@ from conftest import tiny_notes
 
 from salesnlp.errors import ModelLoadError
 from salesnlp.inference.classifier import Classifier
+from salesnlp.inference.encoder_weights import renumber_layers
 from salesnlp.inference.model_dir import read_model_dir, resolve_model_path, shipped_models_dir
-from salesnlp.inference.torch_model import keep_layers, renumber_layers
+from salesnlp.inference.torch_model import keep_layers
 from salesnlp.training.trainer import TrainingConfig, train
 
 

@@ -153,6 +153,21 @@ def resolve_base(base_model: str | Path | None = None, *, verify: bool = False) 
     return str(base_model)
 
 
+def base_tokenizer(base_path: str):
+    """The base's Hugging Face tokenizer (``AutoTokenizer``, without its log chatter);
+    transformers needs no PyTorch for it."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoTokenizer.from_pretrained(base_path)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
 def _write_model(e5, directory: Path) -> None:
     h = e5.header
     tensors: dict[str, np.ndarray] = {

@@ -1,4 +1,4 @@
-"""Export a fine-tuned BERT encoder to an int8 ONNX graph for ONNX Runtime.
+"""Write a fine-tuned BERT encoder as an int8 ONNX graph for ONNX Runtime, without PyTorch.
 
 The graph maps *word embeddings* (looked up outside, from an int8 table; see
 :mod:`salesnlp.inference.int8`) and the attention mask to the last hidden states:
@@ -8,12 +8,14 @@ small (about 22 MB in int8 for e5-small) and the process's memory low.
 
 Steps (:func:`build_int8_graph`):
 
-1. :class:`ExportableEncoder`, a plain re-implementation of the BERT forward,
-   is traced with ``torch.onnx.export``;
-2. ONNX Runtime's transformer optimiser fuses attention
-   (``MultiHeadAttention``), skip-LayerNorm and bias-GELU, leaving every
-   weight matrix product as a ``MatMul``;
-3. :func:`quantise_per_token` replaces each of those by an int8 product whose
+1. :func:`encoder_graph` writes the encoder from its numpy weights
+   (:mod:`salesnlp.inference.encoder_weights`) straight into ONNX Runtime's fused
+   transformer operators: ``MultiHeadAttention``, ``SkipLayerNormalization`` (residual,
+   bias and LayerNorm in one) and ``BiasGelu``, with every weight product a ``MatMul``.
+   This is the graph ONNX Runtime's transformer optimiser made of a traced PyTorch
+   export, written directly, so building needs neither PyTorch nor the optimiser's
+   pattern matching;
+2. :func:`quantise_per_token` replaces each ``MatMul`` by an int8 product whose
    input is quantised *per token* (its own scale per row) and whose weights are
    int8 with one scale per output column.
 
@@ -33,14 +35,11 @@ to run.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
+from salesnlp.inference.encoder_weights import BertShape
 from salesnlp.inference.onnx_runtime import (  # noqa: F401 - re-exported
     INPUT_EMBEDS,
     INPUT_MASK,
@@ -52,96 +51,113 @@ from salesnlp.inference.onnx_runtime import (  # noqa: F401 - re-exported
 logger = logging.getLogger(__name__)
 
 OPSET = 17
+IR_VERSION = 8  # what ONNX Runtime 1.20 and later all read
 
 MS_DOMAIN = "com.microsoft"
 
 
-class ExportableEncoder(nn.Module):
-    """A BERT encoder from word embeddings to token states, written for tracing.
+def encoder_graph(shape: BertShape, state: dict[str, np.ndarray]):
+    """The fp32 ONNX graph (an ``onnx.ModelProto``) of a BERT encoder from word embeddings
+    and a right-padded mask to token states.
 
-    It computes what ``BertModel(...).last_hidden_state`` computes for
-    right-padded windows (absolute positions from 0, token type 0), with plain
-    tensor operations that export cleanly and that ONNX Runtime's transformer
-    optimiser recognises.
+    ``state`` holds Hugging Face ``BertModel`` names (``embeddings.*``,
+    ``encoder.layer.N.*``) for ``shape.layers`` layers. It computes what
+    ``BertModel(inputs_embeds=..., attention_mask=...).last_hidden_state`` does: absolute
+    positions from 0, token type 0.
     """
+    from onnx import TensorProto, helper
 
-    def __init__(self, bert: nn.Module) -> None:
-        super().__init__()
-        config = bert.config
-        if getattr(config, "model_type", "bert") != "bert" or \
-                getattr(config, "position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"only BERT encoders with absolute positions can be exported, "
-                             f"not {config.model_type!r}")
-        if config.hidden_act not in ("gelu", "gelu_python"):
-            raise ValueError(f"unsupported activation {config.hidden_act!r}")
-        self.heads = config.num_attention_heads
-        self.hidden = config.hidden_size
-        self.head_dim = self.hidden // self.heads
-        emb = bert.embeddings
-        self.register_buffer("positions", emb.position_embeddings.weight.detach().clone())
-        self.register_buffer("token_type", emb.token_type_embeddings.weight[0].detach().clone())
-        self.embed_norm = emb.LayerNorm
-        self.layers = bert.encoder.layer
-
-    def forward(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch, length = embeds.shape[0], embeds.shape[1]
-        h = self.embed_norm(embeds + self.token_type + self.positions[:length])
-        bias = (1.0 - mask[:, None, None, :].to(h.dtype)) * -10000.0
-        root = math.sqrt(self.head_dim)
-
-        def heads(x: torch.Tensor) -> torch.Tensor:
-            return x.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-
-        for layer in self.layers:
-            attn = layer.attention
-            q, k, v = heads(attn.self.query(h)), heads(attn.self.key(h)), heads(attn.self.value(h))
-            probs = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / root + bias, dim=-1)
-            context = torch.matmul(probs, v).transpose(1, 2).reshape(batch, length, self.hidden)
-            h = attn.output.LayerNorm(attn.output.dense(context) + h)
-            inner = F.gelu(layer.intermediate.dense(h))
-            h = layer.output.LayerNorm(layer.output.dense(inner) + h)
-        return h
+    writer = _GraphWriter(state)
+    h = writer.embeddings(shape.eps)
+    lengths = writer.node("ReduceSum", [writer.node("Cast", [INPUT_MASK], to=TensorProto.INT32),
+                                        writer.constant("axis1", np.array([1]))], keepdims=0)
+    for i in range(shape.layers):
+        last = i == shape.layers - 1
+        h = writer.layer(f"encoder.layer.{i}.", h, lengths, shape,
+                         OUTPUT_STATES if last else None)
+    axes = ["batch", "length"]
+    graph = helper.make_graph(
+        writer.nodes, "salesnlp_encoder",
+        [helper.make_tensor_value_info(INPUT_EMBEDS, TensorProto.FLOAT, [*axes, shape.hidden]),
+         helper.make_tensor_value_info(INPUT_MASK, TensorProto.INT64, axes)],
+        [helper.make_tensor_value_info(OUTPUT_STATES, TensorProto.FLOAT, [*axes, shape.hidden])],
+        writer.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid(MS_DOMAIN, 1)])
+    model.ir_version = IR_VERSION
+    return model
 
 
-def export_encoder(module: ExportableEncoder, path: Path) -> None:
-    """Trace ``module`` into an ONNX file with dynamic batch and length."""
-    import warnings
+class _GraphWriter:
+    """Collects the nodes and weights of :func:`encoder_graph`."""
 
-    embeds = torch.zeros(2, 8, module.hidden)
-    mask = torch.ones(2, 8, dtype=torch.long)
-    mask[1, 5:] = 0
-    axes = {0: "batch", 1: "length"}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (embeds, mask), str(path), dynamo=False,
-                          input_names=[INPUT_EMBEDS, INPUT_MASK], output_names=[OUTPUT_STATES],
-                          dynamic_axes={INPUT_EMBEDS: axes, INPUT_MASK: axes, OUTPUT_STATES: axes},
-                          opset_version=OPSET, do_constant_folding=True)
+    def __init__(self, state: dict[str, np.ndarray]) -> None:
+        self.state = state
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def weight(self, name: str, transposed: bool = False) -> str:
+        """A tensor of the state as a float32 initializer (``transposed`` for ``x @ W.T``)."""
+        value = np.asarray(self.state[name], dtype=np.float32)
+        return self.constant(name + (".T" if transposed else ""), value.T if transposed
+                             else value)
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
+        from onnx import helper
+
+        domain = MS_DOMAIN if op in ("MultiHeadAttention", "SkipLayerNormalization",
+                                     "BiasGelu") else ""
+        output = output or f"{op}_{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op, inputs, [output], domain=domain, **attributes))
+        return output
+
+    def embeddings(self, eps: float) -> str:
+        """LayerNorm(word + token type 0 + position) of every token."""
+        token_type = self.constant("token_type",
+                                   self.state["embeddings.token_type_embeddings.weight"][0])
+        length = self.node("Shape", [INPUT_EMBEDS], start=1, end=2)
+        zero = self.constant("zero", np.array([0]))
+        positions = self.node("Slice", [self.weight("embeddings.position_embeddings.weight"),
+                                        zero, length, zero])
+        return self.node("SkipLayerNormalization",
+                         [self.node("Add", [INPUT_EMBEDS, token_type]), positions,
+                          self.weight("embeddings.LayerNorm.weight"),
+                          self.weight("embeddings.LayerNorm.bias")], epsilon=eps)
+
+    def layer(self, p: str, h: str, lengths: str, shape: BertShape,
+              output: str | None) -> str:
+        """One transformer layer (prefix ``p``) on states ``h``."""
+        a = p + "attention."
+        q, k, v = (self.node("MatMul", [h, self.weight(f"{a}self.{n}.weight", True)])
+                   for n in ("query", "key", "value"))
+        qkv_bias = self.constant(a + "qkv.bias", np.concatenate(
+            [self.state[f"{a}self.{n}.bias"] for n in ("query", "key", "value")]))
+        context = self.node("MultiHeadAttention", [q, k, v, qkv_bias, lengths],
+                            num_heads=shape.heads)
+        h = self.residual_norm(a + "output.", context, h, shape.eps)
+        inner = self.node("MatMul", [h, self.weight(p + "intermediate.dense.weight", True)])
+        inner = self.node("BiasGelu", [inner, self.weight(p + "intermediate.dense.bias")])
+        return self.residual_norm(p + "output.", inner, h, shape.eps, output)
+
+    def residual_norm(self, p: str, x: str, residual: str, eps: float,
+                      output: str | None = None) -> str:
+        """LayerNorm(x @ dense + bias + residual), the dense product and norm under ``p``."""
+        product = self.node("MatMul", [x, self.weight(p + "dense.weight", True)])
+        return self.node("SkipLayerNormalization",
+                         [product, residual, self.weight(p + "LayerNorm.weight"),
+                          self.weight(p + "LayerNorm.bias"), self.weight(p + "dense.bias")],
+                         output, epsilon=eps)
 
 
-def optimise(src: Path, dst: Path, heads: int, hidden: int) -> dict[str, int]:
-    """Fuse attention, skip-LayerNorm and bias-GELU with ORT's transformer optimiser.
-
-    Returns the counts of fused operators.
-    """
-    import io
-    from contextlib import redirect_stdout
-
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    options = FusionOptions("bert")
-    options.use_multi_head_attention = True  # keeps the q/k/v products as MatMuls
-    with _quiet(), redirect_stdout(io.StringIO()):
-        model = optimize_model(str(src), model_type="bert", num_heads=heads, hidden_size=hidden,
-                               opt_level=0, optimization_options=options)
-        fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
-        model.save_model_to_file(str(dst))
-    return fused
-
-
-def quantise_per_token(src: Path, dst: Path, symmetric: bool = True) -> int:
-    """Replace every ``MatMul`` by a constant 2-D weight with a per-token int8 product.
+def quantise_per_token(model, symmetric: bool = True) -> int:
+    """Replace every ``MatMul`` of ``model`` (an ``onnx.ModelProto``, changed in place) by a
+    constant 2-D weight with a per-token int8 product.
 
     The weight ``W`` becomes ``Wq·w``: ``Wq`` int8, one scale ``w`` per output
     column. Each input row ``x`` (one token) gets its own scale:
@@ -162,7 +178,6 @@ def quantise_per_token(src: Path, dst: Path, symmetric: bool = True) -> int:
     """
     import onnx
 
-    model = onnx.load(str(src))
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     writer = _PerTokenProducts(symmetric)
@@ -182,7 +197,6 @@ def quantise_per_token(src: Path, dst: Path, symmetric: bool = True) -> int:
     graph.initializer.extend(kept + writer.constants)
     if not any(o.domain == MS_DOMAIN for o in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid(MS_DOMAIN, 1))
-    onnx.save(model, str(dst))
     return writer.count
 
 
@@ -260,25 +274,39 @@ class _PerTokenProducts:
         return nodes
 
 
-def build_int8_graph(bert: nn.Module, directory: Path, name: str, symmetric: bool = True
-                     ) -> dict:
-    """Export, fuse and quantise ``bert`` into ``directory / name``; return facts."""
-    module = ExportableEncoder(bert).eval()
-    fp32_path, fused_path = directory / "encoder.fp32.onnx", directory / "encoder.fused.onnx"
-    try:
-        export_encoder(module, fp32_path)
-        facts: dict = {}
-        source = fp32_path
-        try:
-            facts["fused"] = optimise(fp32_path, fused_path, module.heads, module.hidden)
-            source = fused_path
-        except Exception as exc:  # noqa: BLE001 - fusion is an optimisation only
-            logger.info("ONNX Runtime's transformer optimiser failed (%s); unfused", exc)
-        facts["int8_products"] = quantise_per_token(source, directory / name, symmetric)
-    finally:
-        for path in (fp32_path, fused_path):
-            path.unlink(missing_ok=True)
-    return facts
+def build_int8_graph(shape: BertShape, state: dict[str, np.ndarray], path: Path,
+                     probes: tuple[np.ndarray, np.ndarray], symmetric: bool = True) -> dict:
+    """Write the int8 graph of an encoder to ``path``; return facts about it.
+
+    ``probes`` (word embeddings and mask of a few windows) check the int8 graph against
+    the fp32 one: every real token's state must stay within cosine 0.98.
+
+    Raises:
+        ValueError: the int8 graph is too far from fp32.
+    """
+    import collections
+
+    import onnx
+
+    model = encoder_graph(shape, state)
+    embeds, mask = probes
+    expected = run_states(session(model.SerializeToString()), embeds, mask)
+    operators = collections.Counter(node.op_type for node in model.graph.node
+                                    if node.domain == MS_DOMAIN)
+    products = quantise_per_token(model, symmetric)
+    onnx.save(model, str(path))
+    got = run_states(session(path), embeds, mask)
+    real = mask.astype(bool)
+    cosine = float(_row_cosines(got[real], expected[real]).min())
+    if cosine < 0.98:
+        raise ValueError(f"the int8 graph is too far from fp32 (cosine {cosine:.3f})")
+    return {"fused": dict(sorted(operators.items())), "int8_products": products,
+            "probe_min_token_cosine": cosine}
+
+
+def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
 
 
 class _quiet:

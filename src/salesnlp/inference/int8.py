@@ -15,7 +15,8 @@ network that turns token windows into token states:
 - ``"auto"`` (default): ``"int8"`` when ``onnxruntime`` and ``onnx`` are
   installed and the encoder is a BERT (the e5 base is), else ``"fp32"``.
 
-The int8 files are built from the fp32 model on first use (about 15 s) into
+The int8 files are written from the model's numpy weights on first use (about 10 s,
+no PyTorch needed; :mod:`salesnlp.export.int8`) into
 ``$SALESNLP_HOME/fastpath/<key>/``, where ``key`` is a checksum of the
 model's weights file, its adaptation settings, the base encoder's checksum
 and this module's recipe version. They are never part of a model directory.

@@ -9,8 +9,6 @@ special tokens), which is how evidence is found without a second pass.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import torch
 from torch import nn
@@ -115,49 +113,13 @@ def keep_layers(encoder: nn.Module, layers: list[int] | None) -> nn.Module:
     return encoder
 
 
-_LAYER_KEY = re.compile(r"^(encoder\.encoder\.layer\.)(\d+)\.")
-
-
-def renumber_layers(tensors: dict, source: list[int] | None, target: list[int] | None) -> dict:
-    """Encoder tensors of a model whose layers are the base's ``source`` layers, named for a
-    model keeping the base's ``target`` layers (None: all, in order); tensors of layers the
-    target does not keep are left out."""
-    if source == target:
-        return dict(tensors)
-    out = {}
-    for key, value in tensors.items():
-        match = _LAYER_KEY.match(key)
-        if match is None:
-            out[key] = value
-            continue
-        base_layer = source[int(match[2])] if source is not None else int(match[2])
-        if target is None or base_layer in target:
-            new = base_layer if target is None else target.index(base_layer)
-            out[f"{match[1]}{new}.{key[match.end():]}"] = value
-    return out
-
-
-def merge_lora(module: nn.Module, state: dict[str, torch.Tensor], scale: float) -> int:
-    """Add ``scale · B @ A`` to each named weight of a plain module; return how many."""
-    params = dict(module.named_parameters())
-    merged = 0
-    for key, a in state.items():
-        if not key.endswith(".lora_A"):
-            continue
-        weight_name = key[: -len(".lora_A")]
-        b = state[weight_name + ".lora_B"]
-        with torch.no_grad():
-            params[weight_name].add_(scale * (b.float() @ a.float()))
-        merged += 1
-    return merged
-
-
 def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
     """Rebuild the inference network (LoRA merged) and its tokenizer from a saved model."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    from salesnlp.encoder.base import resolve_base
+    from salesnlp.encoder.base import base_tokenizer, resolve_base
+    from salesnlp.inference.encoder_weights import merge_model_tensors
     from salesnlp.inference.model_dir import check_base_identity
 
     base_path = resolve_base(config.base_model, verify=True)
@@ -167,28 +129,18 @@ def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
     hf_logging.disable_progress_bar()
     try:
         encoder = AutoModel.from_pretrained(base_path)
-        tokenizer = AutoTokenizer.from_pretrained(base_path)
     finally:
         hf_logging.set_verbosity(verbosity)
     keep_layers(encoder, config.adaptation.get("encoder_layers"))
+    arrays = {k: v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+              for k, v in tensors.items()}
+    base = {k: v.numpy() for k, v in encoder.state_dict().items()}
+    merged = merge_model_tensors(base, config, arrays)
+    encoder.load_state_dict({k: torch.from_numpy(v) for k, v in merged.items()}, strict=False)
     model = NoteClassifierModel(encoder, len(config.labels))
-    tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v))
-               for k, v in tensors.items()}
-    encoder_tensors = {k[len("encoder."):]: v for k, v in tensors.items()
-                       if k.startswith("encoder.")}
-    lora = {k: v for k, v in encoder_tensors.items() if ".lora_" in k}
-    full = {k: v for k, v in encoder_tensors.items() if ".lora_" not in k}
-    if full:
-        result = encoder.load_state_dict(full, strict=False)
-        if result.unexpected_keys:
-            from salesnlp.errors import ModelLoadError
-
-            raise ModelLoadError(
-                f"weights do not fit the base encoder: {result.unexpected_keys[:3]}")
-    if lora:
-        merge_lora(encoder, lora, float(config.adaptation["scale"]))
-    model.head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
+    model.head.load_state_dict({"weight": torch.from_numpy(arrays["head.weight"]),
+                                "bias": torch.from_numpy(arrays["head.bias"])})
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, tokenizer
+    return model, base_tokenizer(base_path)

@@ -3,8 +3,8 @@
 Training injects adapters with :func:`add_lora`; saving keeps only the small ``A``/``B``
 matrices (:func:`lora_state`, in salesnlp's own key format, so loading needs no peft);
 loading merges ``W += scale · B @ A`` into a plain encoder
-(:func:`salesnlp.inference.torch_model.merge_lora`), so inference runs at the speed of
-the unadapted model.
+(:func:`salesnlp.inference.encoder_weights.merge_model_tensors`), so inference runs at
+the speed of the unadapted model.
 """
 
 from __future__ import annotations

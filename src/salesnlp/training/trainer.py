@@ -185,8 +185,8 @@ def kept_layers(config: TrainingConfig) -> list[int] | None:
 def _load_init_weights(model, config: TrainingConfig) -> None:
     """Start from ``init_from``'s head and adapted encoder tensors (moved to the layers
     they sit on in this model when it keeps other layers)."""
+    from salesnlp.inference.encoder_weights import renumber_layers
     from salesnlp.inference.model_dir import read_model_dir
-    from salesnlp.inference.torch_model import renumber_layers
     from salesnlp.training.lora import load_lora_state
 
     init, tensors = read_model_dir(config.init_from)
