@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,notebook,serve,spark,mlflow]'
+	$(BIN)/python -m pip install --quiet -e '.[train,spacy,dev,bench,notebook,serve,spark,mlflow]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -21,6 +21,29 @@ def heavy_modules_imported_by(code: str) -> list[str]:
     return ast.literal_eval(out[-1])
 
 
+def run_without(packages: tuple[str, ...], directory, code: str, **env: str
+                ) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that sees this environment's packages except
+    ``packages`` (top-level names and dist-info, by prefix), as on a host where they were
+    never installed; salesnlp comes from ``src/``. ``directory`` receives the view."""
+    import os
+    import sysconfig
+    from pathlib import Path
+
+    import salesnlp
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(packages) and entry.suffix != ".pth":
+            (directory / entry.name).symlink_to(entry)
+    src = Path(salesnlp.__file__).resolve().parents[1]
+    # -S: no site-packages and no .pth files; the path is exactly src and the view
+    preamble = f"import sys; sys.path[:0] = [{str(src)!r}, {str(directory)!r}]\n"
+    return subprocess.run([sys.executable, "-S", "-c", preamble + code], capture_output=True,
+                          text=True, env={**os.environ, **env})
+
+
 def scores_from_threads(classify, texts: list[str], n_threads: int = 6) -> list[list[dict]]:
     """Each of ``n_threads`` threads classifies all ``texts`` at once; their score dicts.
     The first error raised in a thread is raised here."""

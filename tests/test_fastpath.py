@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import heavy_modules_imported_by, scores_from_threads
+from conftest import heavy_modules_imported_by, run_without, scores_from_threads
 
 from salesnlp.export.int8 import quantise_embedding, save_embedding
 from salesnlp.inference import int8 as fastpath
@@ -318,3 +318,52 @@ def test_a_serving_host_without_pytorch_classifies_from_copied_int8_files(
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["int8", *sorted(LABELS), "True"]
     assert not (home / "bases").exists()
+
+
+# PyTorch, peft, scikit-learn, SciPy (the train extra) and spaCy (with thinc)
+TRAIN_AND_SPACY = ("torch", "functorch", "torchgen", "triton", "peft", "sklearn",
+                   "scikit_learn", "scipy", "spacy", "thinc")
+
+
+def test_a_host_without_the_train_extra_builds_the_int8_files_and_classifies(
+        tiny_model, tiny_int8_root, tmp_path):
+    """``pip install salesnlp`` without extras: the int8 files are built from the base
+    with no PyTorch (the same files as where it is installed), classify works, and what
+    needs the train extra says which extra to install."""
+    import hashlib
+
+    from salesnlp.labels import LABELS
+
+    home = tmp_path / "home"
+    code = (f"import salesnlp, sys\nclf = salesnlp.load({str(tiny_model)!r})\n"
+            "r = clf.classify('Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.')\n"
+            "print(clf.precision, *sorted(r.scores))\n"
+            "try:\n"
+            f"    salesnlp.load({str(tiny_model)!r}, precision='fp32')\n"
+            "except salesnlp.errors.MissingDependency as exc:\n"
+            "    print(exc.code, exc.hint)\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({TRAIN_AND_SPACY!r})))\n")
+    out = run_without(TRAIN_AND_SPACY, tmp_path / "site", code, SALESNLP_HOME=str(home))
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].split() == ["int8", *sorted(LABELS)]
+    assert lines[1] == "E080 pip install 'salesnlp[train]'"
+    assert lines[2] == "[]"
+
+    def digests(root: Path) -> dict[str, str]:
+        return {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in root.glob("*/*") if p.suffix in (".onnx", ".npy")}
+
+    built_here = digests(home / "fastpath")
+    assert built_here and built_here == digests(tiny_int8_root)
+
+
+def test_training_without_the_train_extra_fails_early_with_the_install_command(tmp_path):
+    code = ("import sys\nfrom salesnlp.cli import main\n"
+            f"sys.exit(main(['train', '--corpus', {str(tmp_path / 'none')!r}, "
+            f"'--out', {str(tmp_path / 'model')!r}]))\n")
+    out = run_without(TRAIN_AND_SPACY, tmp_path / "site", code)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "[E080] training needs PyTorch, peft, scikit-learn, SciPy" in out.stderr
+    assert "pip install 'salesnlp[train]'" in out.stderr
+    assert not (tmp_path / "model").exists()

@@ -58,3 +58,9 @@ class CorpusError(SalesNLPError):
     """A corpus file is malformed; the message names the file and line."""
 
     code = "E040"
+
+
+class MissingDependency(SalesNLPError, ImportError):
+    """An optional part of salesnlp is used without the extra that installs it."""
+
+    code = "E080"

@@ -36,6 +36,9 @@ def near_duplicate_pairs(
     texts: Sequence[str], threshold: float = NEAR_DUPLICATE_JACCARD, n: int = 5
 ) -> list[tuple[int, int, float]]:
     """All index pairs ``(i, j, jaccard)`` with ``i < j`` and Jaccard ≥ ``threshold``."""
+    from salesnlp.extras import require
+
+    require("train", "finding near-duplicate notes")
     from scipy import sparse
 
     sets = [shingles(t, n) for t in texts]

@@ -73,8 +73,10 @@ def score(notes: Sequence[Note], pred: np.ndarray, probs: np.ndarray | None = No
 def evaluate_notes(model, notes: Sequence[Note], *, precision: str = "auto") -> dict:
     """Score ``model`` (a path, a :class:`Classifier` or None) on labelled ``notes``:
     overall, per language and per genre (see :func:`score`)."""
+    from salesnlp.extras import require
     from salesnlp.inference.classifier import Classifier
 
+    require("train", "evaluation")  # scikit-learn's metrics; checked before classifying
     classifier = (model if isinstance(model, Classifier)
                   else Classifier.load(model, precision=precision))
     pred, probs = _predict(classifier, notes)
@@ -155,6 +157,10 @@ def leave_one_language_out(corpus: str | Path = "corpus", config=None, *,
         raise ValueError(f"unknown languages {unknown}; choose from {SUPPORTED_LANGUAGES}")
     import tempfile
     from dataclasses import replace
+
+    from salesnlp.extras import require
+
+    require("train", "leave-one-language-out evaluation")
 
     from salesnlp.evaluation.baselines import embed_frozen, frozen_e5_baseline
     from salesnlp.inference.classifier import Classifier

@@ -182,6 +182,9 @@ def load_network(config, tensors: dict[str, np.ndarray], model_dir: Path,
                 raise
             logger.warning("using the slower fp32 path: the int8 files cannot be built. %s",
                            exc)
+    from salesnlp.extras import require
+
+    require("train", "the fp32 path (PyTorch)")
     from salesnlp.inference.torch_model import TorchNetwork, build_model
 
     model, tokenizer = build_model(config, tensors)

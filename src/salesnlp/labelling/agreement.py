@@ -16,6 +16,9 @@ MIN_SHARED = 10
 
 def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float:
     """Cohen's kappa of two binary ratings (1.0 when both are constant and equal)."""
+    from salesnlp.extras import require
+
+    require("train", "annotator agreement")
     from sklearn.metrics import cohen_kappa_score
 
     if len(set(a) | set(b)) == 1:
