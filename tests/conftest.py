@@ -11,6 +11,9 @@ import threading
 import pytest
 
 HEAVY_MODULES = ("torch", "spacy", "sklearn", "scipy", "transformers")
+# What the train and spacy extras install (with their own dependencies' top-level names)
+TRAIN_AND_SPACY = ("torch", "functorch", "torchgen", "triton", "peft", "sklearn",
+                   "scikit_learn", "scipy", "spacy", "thinc")
 
 
 def heavy_modules_imported_by(code: str) -> list[str]:
@@ -21,11 +24,12 @@ def heavy_modules_imported_by(code: str) -> list[str]:
     return ast.literal_eval(out[-1])
 
 
-def run_without(packages: tuple[str, ...], directory, code: str, **env: str
+def run_without(packages: tuple[str, ...], directory, code: str, *, source=None, **env: str
                 ) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter that sees this environment's packages except
     ``packages`` (top-level names and dist-info, by prefix), as on a host where they were
-    never installed; salesnlp comes from ``src/``. ``directory`` receives the view."""
+    never installed; salesnlp comes from ``source`` (default ``src/``). ``directory``
+    receives the view."""
     import os
     import sysconfig
     from pathlib import Path
@@ -35,9 +39,10 @@ def run_without(packages: tuple[str, ...], directory, code: str, **env: str
     site = Path(sysconfig.get_paths()["purelib"])
     directory.mkdir(parents=True, exist_ok=True)
     for entry in site.iterdir():
-        if not entry.name.lower().startswith(packages) and entry.suffix != ".pth":
+        if not entry.name.lower().startswith((*packages, "salesnlp")) and \
+                entry.suffix != ".pth":
             (directory / entry.name).symlink_to(entry)
-    src = Path(salesnlp.__file__).resolve().parents[1]
+    src = source or Path(salesnlp.__file__).resolve().parents[1]
     # -S: no site-packages and no .pth files; the path is exactly src and the view
     preamble = f"import sys; sys.path[:0] = [{str(src)!r}, {str(directory)!r}]\n"
     return subprocess.run([sys.executable, "-S", "-c", preamble + code], capture_output=True,

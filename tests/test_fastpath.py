@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import heavy_modules_imported_by, run_without, scores_from_threads
+from conftest import TRAIN_AND_SPACY, heavy_modules_imported_by, run_without, scores_from_threads
 
 from salesnlp.export.int8 import quantise_embedding, save_embedding
 from salesnlp.inference import int8 as fastpath
@@ -318,11 +318,6 @@ def test_a_serving_host_without_pytorch_classifies_from_copied_int8_files(
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["int8", *sorted(LABELS), "True"]
     assert not (home / "bases").exists()
-
-
-# PyTorch, peft, scikit-learn, SciPy (the train extra) and spaCy (with thinc)
-TRAIN_AND_SPACY = ("torch", "functorch", "torchgen", "triton", "peft", "sklearn",
-                   "scikit_learn", "scipy", "spacy", "thinc")
 
 
 def test_a_host_without_the_train_extra_builds_the_int8_files_and_classifies(
