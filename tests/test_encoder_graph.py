@@ -68,13 +68,13 @@ def test_the_written_graph_computes_the_base_encoders_states(tiny_base, layers):
 
 
 def test_the_written_graph_of_a_fine_tuned_model_matches_its_pytorch_network(tiny_model):
-    from salesnlp.export.int8 import _encoder_state
+    from salesnlp.export.int8 import encoder_state
     from salesnlp.inference.model_dir import read_model_dir
     from salesnlp.inference.torch_model import build_model
 
     config, tensors = read_model_dir(tiny_model)
     assert any(".lora_A" in k for k in tensors)
-    shape, state = _encoder_state(config, tensors, config.base_model)
+    shape, state = encoder_state(config, tensors, config.base_model)
     model, _ = build_model(config, tensors)
     embeds, mask = _windows(shape.hidden, seed=1)
     real = mask.astype(bool)

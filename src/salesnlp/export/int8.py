@@ -103,7 +103,7 @@ def _compact_vocabulary(base_path: str, hf_tokenizer):
     return compact, old_ids, facts
 
 
-# Probe texts for the build-time checks (the exported graph must match the model).
+# Probe texts for the build-time check (the int8 graph must stay close to fp32).
 _PROBES = (
     "Küsisin, kes hanke võitis – ei öelnud. Järgmine kõne 12.11.",
     "Katsotaan syksyllä, ei päivämäärää.",
@@ -128,7 +128,7 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     ensure_writable(entry.parent)  # before a minute of work, not after
     base_path = resolve_base(config.base_model, verify=True)
     check_base_identity(config, base_path)
-    shape, state = _encoder_state(config, tensors, base_path)
+    shape, state = encoder_state(config, tensors, base_path)
     logger.info("building the int8 fast path into %s (once per model)", entry)
     # the graph takes word embeddings as input: the fp32 table (384 MB for e5) is freed here,
     # before the tokenizer takes its 300 MB
@@ -165,9 +165,14 @@ def build_entry(config, tensors: dict[str, np.ndarray], entry: Path) -> Path:
     return entry
 
 
-def _encoder_state(config, tensors: dict[str, np.ndarray], base_path: str):
+def encoder_state(config, tensors: dict[str, np.ndarray], base_path: str):
     """The model's encoder as ``(BertShape, weights)``: the base's kept layers with the
-    model's changes merged."""
+    model's changes merged, in numpy.
+
+    Raises:
+        FastPathUnavailable: the base is not a BERT encoder the graph can be written for.
+        ModelLoadError: the model's tensors do not fit the base.
+    """
     from salesnlp.inference.encoder_weights import merge_model_tensors, read_base_encoder
 
     try:
