@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import TRAIN_AND_SPACY, heavy_modules_imported_by, run_without, scores_from_threads
 
+from salesnlp.errors import ModelLoadError
 from salesnlp.export.int8 import quantise_embedding, save_embedding
 from salesnlp.inference import int8 as fastpath
 from salesnlp.inference.classifier import Classifier
@@ -252,10 +253,15 @@ def test_prune_keeps_the_most_recently_used(tmp_path):
         d.mkdir()
         os.utime(d, (1000 + i, 1000 + i))
     (tmp_path / "not-an-entry").mkdir()
+    killed, building = (tmp_path / f".{i:024x}.partial-ab" for i in (7, 8))
+    killed.mkdir()
+    os.utime(killed, (1000, 1000))
+    building.mkdir()  # a build in progress right now
     removed = fastpath.prune(tmp_path, keep=2)
-    assert sorted(p.name for p in removed) == [f"{i:024x}" for i in range(3)]
+    assert sorted(p.name for p in removed) == sorted([f"{i:024x}" for i in range(3)]
+                                                     + [killed.name])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{3:024x}", f"{4:024x}", "not-an-entry"])
+        [f"{3:024x}", f"{4:024x}", "not-an-entry", building.name])
 
 
 # -- the shipped model: agreement on the corpus test split --------------------------------------
@@ -281,16 +287,41 @@ def test_int8_labels_agree_with_fp32_on_the_test_split():
     assert macro_f1(fp32) - macro_f1(int8) <= 0.01
 
 
-def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model):
-    """A CRM plugin's process: load + classify (evidence included) with the int8 files
-    already built (by the first subprocess) never imports the training stack."""
+def test_int8_serving_imports_no_torch_spacy_or_sklearn(tiny_model, tmp_path, monkeypatch):
+    """A CRM plugin's process: load + classify (evidence included) never imports the
+    training stack, not even the first time, when the int8 files are built (in a child
+    process: transformers' tokenizer imports PyTorch where it is installed)."""
+    monkeypatch.setenv("SALESNLP_HOME", str(tmp_path / "home"))
     code = (f"import salesnlp; clf = salesnlp.load({str(tiny_model)!r}, precision='int8'); "
             "assert clf.precision == 'int8'; "
             "clf.classify_many(['Ei öelnud, kes hanke võitis. Kolm kirja, vastust pole.', "
             "'Katsotaan syksyllä.'] * 3)")
-    heavy_modules_imported_by(code)  # a first run may build the int8 files (transformers'
-    # tokenizer, which imports PyTorch where it is installed)
-    assert heavy_modules_imported_by(code) == []
+    assert heavy_modules_imported_by(code) == []  # builds
+    (entry,) = (tmp_path / "home" / "fastpath").glob("*/MANIFEST.json")
+    assert heavy_modules_imported_by(code) == []  # loads what the first one built
+    assert list((tmp_path / "home" / "fastpath").glob("*/MANIFEST.json")) == [entry]
+
+
+def test_without_a_child_process_the_build_runs_in_place(tiny_model, cache, monkeypatch,
+                                                         caplog):
+    import sys
+
+    monkeypatch.setattr(sys, "executable", str(cache.parent / "no-such-python"))
+    with caplog.at_level("WARNING"):
+        clf = Classifier.load(tiny_model, precision="int8")
+    assert "building the int8 files in this process" in caplog.text
+    assert clf.classify(TEXTS[1]).scores.keys() == set(LABELS)
+    assert fastpath.entry_is_sound(_entry(cache))
+
+
+def test_a_build_that_outlasts_its_timeout_is_reported_not_waited_for(tiny_model, cache,
+                                                                      monkeypatch):
+    from salesnlp.export import int8 as exporter
+
+    monkeypatch.setattr(exporter, "CHILD_TIMEOUT_S", 0.01)
+    with pytest.raises(ModelLoadError, match="took over"):
+        Classifier.load(tiny_model, precision="int8")
+    assert not any(fastpath.entry_is_sound(p) for p in cache.glob("*") if p.is_dir())
 
 
 def test_a_serving_host_without_pytorch_classifies_from_copied_int8_files(

@@ -16,7 +16,8 @@ network that turns token windows into token states:
   installed and the encoder is a BERT (the e5 base is), else ``"fp32"``.
 
 The int8 files are written from the model's numpy weights on first use (about 10 s,
-no PyTorch needed; :mod:`salesnlp.export.int8`) into
+no PyTorch needed, in a child process so that this one keeps none of the build's
+memory; :mod:`salesnlp.export.int8`) into
 ``$SALESNLP_HOME/fastpath/<key>/``, where ``key`` is a checksum of the
 model's weights file, its adaptation settings, the base encoder's checksum
 and this module's recipe version. They are never part of a model directory.
@@ -68,6 +69,7 @@ MAX_SCORES_PER_RUN = 4 * 512 * 512
 # Entries kept under $SALESNLP_HOME/fastpath (most recently used first); older ones are
 # deleted after a build, so retrained or temporary models do not pile up.
 KEEP_ENTRIES = 6
+STALE_PARTIAL_S = 3600.0  # a build takes seconds; a partial this old belongs to a dead one
 
 _build_lock = threading.Lock()
 
@@ -248,7 +250,7 @@ def load_int8(config, tensors: dict[str, np.ndarray], model_dir: Path,
         if attempt or not entry_is_sound(entry):
             with _build_lock, _process_lock(entry):
                 if attempt or not entry_is_sound(entry):
-                    _build(config, tensors, entry)
+                    _build(model_dir, entry)
         try:
             session, embedding = _open_entry(entry)
             tokenizer = _tokenizer(entry)
@@ -284,12 +286,13 @@ def _process_lock(entry: Path):
         lock.release()
 
 
-def _build(config, tensors: dict[str, np.ndarray], entry: Path) -> None:
+def _build(model_dir: Path, entry: Path) -> None:
     """Build a missing or damaged entry: the one place where loading triggers the named
-    build step of :mod:`salesnlp.export.int8` (serving from a built entry never imports it)."""
-    from salesnlp.export.int8 import build_entry
+    build step of :mod:`salesnlp.export.int8`, which runs it in a child process (serving
+    from a built entry never imports it)."""
+    from salesnlp.export.int8 import build_entry_in_child
 
-    build_entry(config, tensors, entry)
+    build_entry_in_child(model_dir, entry)
 
 
 def entry_is_sound(entry: Path) -> bool:
@@ -310,17 +313,20 @@ def _touch(entry: Path) -> None:
 
 
 def prune(root: Path, keep: int = KEEP_ENTRIES) -> list[Path]:
-    """Delete all but the ``keep`` most recently used entries under ``root``."""
+    """Delete all but the ``keep`` most recently used entries under ``root``, and the
+    half-written directories of builds that were killed (untouched for an hour)."""
     import shutil
+    import time
 
-    entries = [p for p in root.iterdir() if p.is_dir() and len(p.name) == 24
-               and all(c in "0123456789abcdef" for c in p.name)] if root.is_dir() else []
+    children = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    entries = [p for p in children if len(p.name) == 24
+               and all(c in "0123456789abcdef" for c in p.name)]
     entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    removed = []
-    for old in entries[keep:]:
+    stale = [p for p in children if ".partial-" in p.name
+             and p.stat().st_mtime < time.time() - STALE_PARTIAL_S]
+    for old in entries[keep:] + stale:
         shutil.rmtree(old, ignore_errors=True)
-        removed.append(old)
-    return removed
+    return entries[keep:] + stale
 
 
 def _open_entry(entry: Path):
