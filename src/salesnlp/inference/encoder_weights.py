@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,7 @@ def read_base_encoder(base_path: str, layers: list[int] | None
         if not layers or min(layers) < 0 or max(layers) >= shape.layers:
             raise ValueError(f"encoder layers must be in 0..{shape.layers - 1}, got {layers}")
         state = renumber_layers(state, None, layers)
-        shape = BertShape(shape.hidden, shape.heads, shape.ffn, len(layers), shape.eps)
+        shape = replace(shape, layers=len(layers))
     return shape, state
 
 
