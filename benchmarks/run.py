@@ -25,7 +25,9 @@ classify, peak RSS, memory scaling) come from subprocesses. See
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import platform
 import statistics
@@ -551,11 +553,24 @@ def _quantise_per_batch(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from salesnlp.export.onnx import _quiet
-
-    with _quiet():
+    with _quiet_onnxruntime():
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+@contextlib.contextmanager
+def _quiet_onnxruntime():
+    """Silence the chatty loggers of ONNX Runtime's python tools for a while."""
+    loggers = [logging.getLogger(), logging.getLogger("onnxruntime"),
+               logging.getLogger("onnxruntime.transformers")]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, saved, strict=True):
+            lg.setLevel(level)
 
 
 def _machine() -> dict:

@@ -10,8 +10,10 @@ local directory or hub id can stand in as the base through the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -153,19 +155,28 @@ def resolve_base(base_model: str | Path | None = None, *, verify: bool = False) 
     return str(base_model)
 
 
-def base_tokenizer(base_path: str):
-    """The base's Hugging Face tokenizer (``AutoTokenizer``, without its log chatter);
-    transformers needs no PyTorch for it."""
-    from transformers import AutoTokenizer
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Loading from the base without transformers' warnings (errors still show) and
+    without its progress bars (those stay off)."""
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        return AutoTokenizer.from_pretrained(base_path)
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def base_tokenizer(base_path: str):
+    """The base's Hugging Face tokenizer (``AutoTokenizer``); transformers needs no
+    PyTorch for it."""
+    from transformers import AutoTokenizer
+
+    with quiet_transformers():
+        return AutoTokenizer.from_pretrained(base_path)
 
 
 def _write_model(e5, directory: Path) -> None:

@@ -34,7 +34,6 @@ to run.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +46,6 @@ from salesnlp.inference.onnx_runtime import (  # noqa: F401 - re-exported
     run_states,
     session,
 )
-
-logger = logging.getLogger(__name__)
 
 OPSET = 17
 IR_VERSION = 8  # what ONNX Runtime 1.20 and later all read
@@ -308,18 +305,3 @@ def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
 
-
-class _quiet:
-    """Silence the chatty loggers of ONNX Runtime's python tools for a while."""
-
-    def __enter__(self):
-        self.saved = [(lg, lg.level) for lg in (logging.getLogger(),
-                                                logging.getLogger("onnxruntime"),
-                                                logging.getLogger("onnxruntime.transformers"))]
-        for lg, _ in self.saved:
-            lg.setLevel(logging.ERROR)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for lg, level in self.saved:
-            lg.setLevel(level)

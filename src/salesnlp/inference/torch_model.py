@@ -116,21 +116,15 @@ def keep_layers(encoder: nn.Module, layers: list[int] | None) -> nn.Module:
 def build_model(config, tensors: dict[str, np.ndarray | torch.Tensor]):
     """Rebuild the inference network (LoRA merged) and its tokenizer from a saved model."""
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
-    from salesnlp.encoder.base import base_tokenizer, resolve_base
+    from salesnlp.encoder.base import base_tokenizer, quiet_transformers, resolve_base
     from salesnlp.inference.encoder_weights import merge_model_tensors
     from salesnlp.inference.model_dir import check_base_identity
 
     base_path = resolve_base(config.base_model, verify=True)
     check_base_identity(config, base_path)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_transformers():
         encoder = AutoModel.from_pretrained(base_path)
-    finally:
-        hf_logging.set_verbosity(verbosity)
     keep_layers(encoder, config.adaptation.get("encoder_layers"))
     arrays = {k: v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
               for k, v in tensors.items()}
